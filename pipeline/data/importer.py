@@ -1,0 +1,90 @@
+"""Import an existing JSONL dataset (request_text + the six targets).
+
+All or nothing: every bad line is reported by number and reason, and a file with
+any bad line yields no rows, so a half-imported dataset can never exist.
+
+Run alone (validation only): python -m pipeline.data.importer data.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pipeline.data.quality_filter import ja_ratio
+from pipeline.data.teachers import LANGUAGES
+from pipeline.tasks.hidden_params import constraints_for, record_from_json
+
+
+class ImportFailed(ValueError):
+    """Carries every (line number, problem) found, up to a cap, for the upload page."""
+
+    def __init__(self, errors: list[tuple[int, str]], truncated: bool = False) -> None:
+        self.errors = errors
+        self.truncated = truncated
+        shown = "; ".join(f"line {number}: {problem}" for number, problem in errors)
+        super().__init__(shown + (" (more errors not shown)" if truncated else ""))
+
+
+def parse_import(lines: Iterable[bytes | str], max_errors: int = 20) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    errors: list[tuple[int, str]] = []
+    truncated = False
+    for number, raw in enumerate(lines, start=1):
+        if len(errors) >= max_errors:
+            truncated = True
+            break
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            errors.append((number, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"))
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append((number, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        try:
+            text, target = record_from_json(obj)
+            language = obj.get("language") or ("ja" if ja_ratio(text) >= 0.5 else "en")
+            if language not in LANGUAGES:
+                raise ValueError(f'"language" must be one of {", ".join(LANGUAGES)}, got {language!r}')
+        except ValueError as exc:
+            errors.append((number, str(exc)))
+            continue
+        rows.append(
+            {
+                "id": f"i{number:06d}",
+                "request_text": text,
+                "language": language,
+                "target": target,
+                "constraints": constraints_for(target),
+                "teacher": "import",
+                "usage": {},
+            }
+        )
+    if errors:
+        raise ImportFailed(errors, truncated)
+    if not rows:
+        raise ImportFailed([(0, "the file holds no rows")])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path")
+    args = parser.parse_args(argv)
+    with open(args.path, "rb") as handle:
+        try:
+            rows = parse_import(handle)
+        except ImportFailed as exc:
+            raise SystemExit("\n".join(f"line {n}: {p}" for n, p in exc.errors))
+    print(f"{len(rows)} valid rows")
+
+
+if __name__ == "__main__":
+    main()

