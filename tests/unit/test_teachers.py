@@ -114,18 +114,21 @@ def test_edge_targets_still_produce_a_valid_request(language, value):
     assert all(item["phrase"] in output.text for item in output.expressed)
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_nothing_leaks_the_numbers_or_the_axis_names(corpus, language):
+def independent_leak(text, language):
+    """The first leak pattern (written apart from the filter module) that matches, else None."""
     axis_names = EN_AXIS_NAMES if language == "en" else JA_AXIS_NAMES
     numbers = EN_NUMBER_WORDS if language == "en" else JA_NUMERALS
+    for pattern in (axis_names, EN_AXIS_NAMES, ANY_DIGIT, numbers, BRACKETS, KEY_VALUE):
+        match = pattern.search(text)
+        if match:
+            return match.group(0)
+    return None
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_nothing_leaks_the_numbers_or_the_axis_names(corpus, language):
     for _, output in corpus[language][:3000]:
-        text = output.text
-        assert not axis_names.search(text), text
-        assert not EN_AXIS_NAMES.search(text), text
-        assert not ANY_DIGIT.search(text), text
-        assert not numbers.search(text), text
-        assert not BRACKETS.search(text), text
-        assert not KEY_VALUE.search(text), text
+        assert independent_leak(output.text, language) is None, output.text
 
 
 def test_degree_words_follow_the_magnitude():
