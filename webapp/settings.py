@@ -111,6 +111,9 @@ FTLOOP_MAX_UPLOAD_BYTES = env_int("FTLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, m
 DATA_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
 
+# Converted base models (the SmolLM2 GGUF -> safetensors cache) and hub downloads.
+FTLOOP_MODEL_CACHE = Path(env_str("FTLOOP_MODEL_CACHE", str(DATA_DIR / "models")))
+
 # A STARTED run whose worker has not written a heartbeat for this long is failed.
 FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)
 FTLOOP_LOG_TAIL_LINES = 200

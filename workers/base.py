@@ -14,12 +14,19 @@ import traceback
 
 from celery import Task
 from celery.exceptions import Ignore
+from celery.signals import worker_shutting_down
 
 from webapp.runs import lifecycle
 from webapp.runs.models import StageRun
-from webapp.runs.reporting import Cancelled, RunReporter
+from webapp.runs.reporting import WORKER_SHUTTING_DOWN, Cancelled, RunReporter
 
 logger = logging.getLogger(__name__)
+
+
+@worker_shutting_down.connect
+def _stop_long_stages(**_) -> None:
+    """A warm shutdown (SIGTERM) asks a running training to checkpoint and stop."""
+    WORKER_SHUTTING_DOWN.set()
 
 
 class StageTask(Task):

@@ -1,6 +1,7 @@
 """Thin tasks: the base class loads the row; each body calls one stage and returns its result."""
 
 from webapp.datasets import stages
+from webapp.runs import training
 from workers.base import StageTask
 from workers.celery import app
 
@@ -23,3 +24,8 @@ def split(run, reporter):
 @app.task(base=StageTask)
 def freeze(run, reporter):
     return stages.freeze(run, reporter)
+
+
+@app.task(base=StageTask)
+def train_sft(run, reporter):
+    return training.train(run, reporter)

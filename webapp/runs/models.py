@@ -36,6 +36,7 @@ class StageRun(models.Model):
         FILTER = "filter", _("Filter")
         SPLIT = "split", _("Split")
         FREEZE = "freeze", _("Freeze")
+        TRAIN = "train", _("Train")
 
     FINISHED = (Status.SUCCESS, Status.FAILURE, Status.REVOKED)
 
@@ -95,3 +96,23 @@ class StageRun(models.Model):
 
     def later_in_chain(self) -> models.QuerySet[StageRun]:
         return StageRun.objects.filter(chain_id=self.chain_id, sequence__gt=self.sequence)
+
+
+class Metric(models.Model):
+    """One value of one metric at one step of one run (long format, as MLflow stores it).
+
+    Charts read these through a JSON endpoint; `train/loss` and `eval/loss` come from training.
+    """
+
+    run = models.ForeignKey(StageRun, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=100)
+    step = models.IntegerField(default=0)
+    value = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "key", "step"]
+        indexes = [models.Index(fields=["run", "key", "step"])]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.step}={self.value:.4g}"

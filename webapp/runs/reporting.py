@@ -13,11 +13,16 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from webapp.runs.models import StageRun
+from webapp.runs.models import Metric, StageRun
 
 
 class Cancelled(Exception):
     """Raised inside a stage when its run was cancelled; the base task marks it REVOKED."""
+
+
+# Set when this worker process is asked to shut down (workers/base.py connects Celery's
+# worker_shutting_down signal): long stages stop at their next step and save a checkpoint.
+WORKER_SHUTTING_DOWN = threading.Event()
 
 
 class RunReporter:
@@ -33,25 +38,37 @@ class RunReporter:
 
     # -- callbacks handed to pipeline/ ---------------------------------------
     def on_progress(self, done: int, total: int) -> None:
+        """For stages without their own stop logic: a cancel raises here, mid-loop."""
+        if self.update_progress(done, total):
+            self.check_cancel()
+
+    def update_progress(self, done: int, total: int) -> bool:
+        """Write progress (throttled); True when it was written. Never raises a cancel."""
         now = time.monotonic()
         if done < total and now - self._last_progress < self.PROGRESS_EVERY_S:
-            return
+            return False
         self._last_progress = now
         StageRun.objects.filter(pk=self.run_id).update(
             progress_done=done, progress_total=total, heartbeat_at=timezone.now()
         )
-        self.check_cancel()
+        return True
 
     def on_log(self, line: str) -> None:
         stamped = f"{timezone.now():%H:%M:%S} {line}"
         self._lines = (self._lines + stamped.splitlines())[-settings.FTLOOP_LOG_TAIL_LINES :]
         StageRun.objects.filter(pk=self.run_id).update(log_tail="\n".join(self._lines))
 
-    def should_stop(self) -> bool:
+    def on_metric(self, key: str, step: int, value: float) -> None:
+        Metric.objects.create(run_id=self.run_id, key=key, step=step, value=value)
+
+    def cancel_requested(self) -> bool:
         return StageRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
 
+    def should_stop(self) -> bool:
+        return WORKER_SHUTTING_DOWN.is_set() or self.cancel_requested()
+
     def check_cancel(self) -> None:
-        if self.should_stop():
+        if self.cancel_requested():
             raise Cancelled("cancelled by a user")
 
     # -- liveness -------------------------------------------------------------

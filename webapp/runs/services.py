@@ -11,13 +11,19 @@ from webapp.runs.models import StageRun
 from workers.celery import app
 
 
-def task_name(kind: str) -> str:
-    return f"workers.tasks.{kind}"
+# The task that runs each kind of stage; CELERY_TASK_ROUTES sends train_* to the gpu queue.
+TASK_NAMES = {
+    StageRun.Kind.GENERATE: "workers.tasks.generate",
+    StageRun.Kind.FILTER: "workers.tasks.filter",
+    StageRun.Kind.SPLIT: "workers.tasks.split",
+    StageRun.Kind.FREEZE: "workers.tasks.freeze",
+    StageRun.Kind.TRAIN: "workers.tasks.train_sft",
+}
 
 
 def enqueue(runs: Sequence[StageRun]) -> None:
     """Send the runs, in order, as one Celery chain carrying only row ids."""
-    signatures = [app.signature(task_name(run.kind), args=(run.pk,), immutable=True) for run in runs]
+    signatures = [app.signature(TASK_NAMES[run.kind], args=(run.pk,), immutable=True) for run in runs]
     chain(*signatures).apply_async()
 
 

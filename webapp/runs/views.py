@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import io
+import zipfile
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pipeline.train.sft import ADAPTER_DIRNAME, RUN_CARD_NAME, list_checkpoints
 from webapp.datasets.models import Dataset
-from webapp.runs import services
+from webapp.runs import services, training
+from webapp.runs.forms import TrainingForm
 from webapp.runs.models import StageRun
 from webapp.runs.reconcile import reconcile_runs
 
@@ -41,7 +46,61 @@ def run_detail(request, pk: int):
     reconcile_runs()
     run = get_object_or_404(StageRun.objects.select_related("dataset"), pk=pk)
     template = "runs/_run_status.html" if request.htmx else "runs/detail.html"
-    return render(request, template, {"run": run})
+    context = {"run": run}
+    if run.kind == StageRun.Kind.TRAIN:
+        context["checkpoints"] = list_checkpoints(training.run_dir(run))
+        context["artifacts"] = [name for name in ARTIFACTS if (training.run_dir(run) / ARTIFACTS[name]).exists()]
+    return render(request, template, context)
+
+
+@require_GET
+def run_metrics(request, pk: int):
+    """Long-format metric rows grouped by key, for the loss charts."""
+    run = get_object_or_404(StageRun, pk=pk)
+    series: dict[str, dict[str, list]] = {}
+    for key, step, value in run.metrics.order_by("key", "step").values_list("key", "step", "value"):
+        points = series.setdefault(key, {"step": [], "value": []})
+        points["step"].append(step)
+        points["value"].append(value)
+    return JsonResponse({"status": run.status, "series": series})
+
+
+# Downloadable training artifacts: name -> path inside the run directory.
+ARTIFACTS = {"run_card.json": RUN_CARD_NAME, "adapter.zip": ADAPTER_DIRNAME}
+
+
+@require_GET
+def run_artifact(request, pk: int, name: str):
+    run = get_object_or_404(StageRun, pk=pk, kind=StageRun.Kind.TRAIN)
+    if name not in ARTIFACTS:
+        raise Http404(_("No such artifact."))
+    path = training.run_dir(run) / ARTIFACTS[name]
+    if not path.exists():
+        raise Http404(_("This artifact has not been written yet."))
+    if path.is_dir():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(path.rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(path))
+        buffer.seek(0)
+        return FileResponse(buffer, as_attachment=True, filename=f"run{run.pk}-{name}")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"run{run.pk}-{name}")
+
+
+@permission_required("runs.add_stagerun", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def training_new(request):
+    form = TrainingForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = training.start_training(form.cleaned_data["dataset"], form.hyperparameters(), user=request.user)
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Training queued on the gpu queue."))
+            return redirect("run_detail", pk=run.pk)
+    return render(request, "runs/train_new.html", {"form": form})
 
 
 @permission_required("runs.change_stagerun", raise_exception=True)

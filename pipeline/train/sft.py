@@ -1,0 +1,745 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "torch==2.13.0",
+#     "transformers==5.23.0",
+#     "peft==0.21.2",
+#     "trl==1.16.0",
+#     "datasets==5.2.0",
+#     "accelerate==1.15.0",
+#     "bitsandbytes==0.50.2",
+#     "safetensors==0.8.0",
+# ]
+# ///
+"""LoRA / QLoRA supervised fine-tuning on chat JSONL, with checkpoints that survive a dying worker.
+
+One file on purpose: Hugging Face Jobs runs this very script with ``uv run``
+(the PEP 723 block above), so it imports only third-party packages. Inside
+the project it also resolves the bundled base model (``base_models``).
+
+Input: one JSON object a line, ``{"messages": [system, user, assistant]}`` (what
+``pipeline.tasks.hidden_params.chat_messages`` builds). Each example becomes a
+prompt/completion pair, so TRL masks the loss to the completion (the
+assistant's answer and its end-of-turn token) for any chat template, including
+those without ``{% generation %}`` markers such as SmolLM2's.
+
+Checkpoints land in ``<output-dir>/checkpoints`` every few minutes, at the last
+step, and when a stop is requested (SIGTERM/SIGINT or ``should_stop``). Running
+again with the same output directory resumes from the newest complete one; a
+finished run writes ``<output-dir>/adapter`` and ``<output-dir>/run_card.json``.
+
+CLI: ``python -m pipeline.train.sft --help``. Python: ``train(SFTRunConfig(...))``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, TrainerCallback
+    from trl import SFTTrainer
+
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+# "sft" trains every chat example as given. The others belong to the multiple_choice
+# task type (DESIGN §3), whose data format this trainer does not read yet.
+TRAIN_MODES = ("sft", "direct", "cot", "auto")
+STATUS_COMPLETED, STATUS_CANCELLED, STATUS_INTERRUPTED = "completed", "cancelled", "interrupted"
+
+ADAPTER_DIRNAME = "adapter"
+CHECKPOINTS_DIRNAME = "checkpoints"
+RUN_CARD_NAME = "run_card.json"
+
+# The attention and MLP projections of Llama-style decoders (SmolLM2 is a Llama).
+_DECODER_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+_DECODER_MODEL_TYPES = {"llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "smollm3"}
+# Ministral 3 is a vision-language checkpoint: adapt only the language model (DESIGN §5).
+_LANGUAGE_MODEL_PROJECTIONS = r".*language_model.*\.(q|k|v|o|gate|up|down)_proj"
+_VISION_LANGUAGE_MODEL_TYPES = {"mistral3"}
+
+ProgressCallback = Callable[[int, int], None]
+MetricCallback = Callable[[str, int, float], None]
+LogCallback = Callable[[str], None]
+StopCheck = Callable[[], bool]
+
+
+@dataclass
+class SFTRunConfig:
+    """Everything that defines a training run; stored verbatim in the run card.
+
+    Paths are strings so the config round-trips through JSON (task params, run card).
+    """
+
+    train_file: str
+    output_dir: str
+    valid_file: str | None = None
+    model_name: str = DEFAULT_MODEL_NAME
+    num_epochs: float = 3.0
+    max_steps: int = -1
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_seq_length: int = 512
+    warmup_ratio: float = 0.03
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] | str | None = None
+    load_in_4bit: bool = False
+    bf16: bool = False
+    fp16: bool = False
+    gradient_checkpointing: bool = False
+    packing: bool = False
+    train_mode: str = "sft"
+    eval_steps: int = 50
+    logging_steps: int = 10
+    checkpoint_minutes: float = 5.0
+    keep_checkpoints: int = 3
+    seed: int = 42
+    resume: bool = True
+    model_cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_mode not in TRAIN_MODES:
+            raise ValueError(f"train_mode must be one of {', '.join(TRAIN_MODES)}, got {self.train_mode!r}")
+        if self.bf16 and self.fp16:
+            raise ValueError("choose at most one of bf16 and fp16")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        for name in ("batch_size", "gradient_accumulation_steps", "max_seq_length", "lora_r", "eval_steps",
+                     "logging_steps", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.num_epochs <= 0:
+            raise ValueError("set num_epochs > 0 or max_steps > 0")
+        if self.checkpoint_minutes <= 0:
+            raise ValueError(f"checkpoint_minutes must be positive, got {self.checkpoint_minutes}")
+
+
+@dataclass
+class DeviceInfo:
+    """Where a run trained, as the run page and the closing notes report it."""
+
+    kind: str
+    name: str
+    precision: str
+    load_in_4bit: bool
+    peak_memory_bytes: int | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a run did. ``adapter_dir`` is set only when it completed; otherwise the checkpoints carry it."""
+
+    status: str
+    output_dir: str
+    adapter_dir: str | None
+    run_card_path: str
+    steps_done: int
+    total_steps: int
+    resumed_from_step: int | None
+    train_loss: float | None
+    eval_loss: float | None
+    tokens_per_second: float
+    steps_per_second: float
+    duration_seconds: float
+    device: DeviceInfo
+    checkpoints: list[str] = field(default_factory=list)
+    stop_signal: int | None = None
+
+
+def default_target_modules(model_type: str) -> list[str] | str:
+    """LoRA targets for an architecture (``config.model_type``); ``all-linear`` for unknown ones."""
+    if model_type in _VISION_LANGUAGE_MODEL_TYPES:
+        return _LANGUAGE_MODEL_PROJECTIONS
+    if model_type in _DECODER_MODEL_TYPES:
+        return list(_DECODER_PROJECTIONS)
+    return "all-linear"
+
+
+def parse_target_modules(value: str | None) -> list[str] | str | None:
+    """CLI spelling -> peft's: a regex stays one string, ``all-linear`` too, else a comma-separated list."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value == "all-linear" or any(char in value for char in "*()|\\[]$^"):
+        return value
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def read_chat_jsonl(path: str | os.PathLike[str]) -> list[dict[str, list[dict[str, str]]]]:
+    """Prompt/completion records from chat JSONL; a ValueError names the file, line and problem.
+
+    A ``{"messages": [...]}`` line ends with the assistant's answer: it becomes
+    the completion, the messages before it the prompt. Lines already in TRL's
+    conversational ``{"prompt": [...], "completion": [...]}`` form are taken as they are.
+    """
+    records = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                records.append(_prompt_completion(line, f"{path}:{number}"))
+    if not records:
+        raise ValueError(f"{path}: no examples")
+    return records
+
+
+def _prompt_completion(line: str, where: str) -> dict[str, list[dict[str, str]]]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: not valid JSON ({error.msg})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: expected a JSON object")
+    if "messages" in obj:
+        messages = obj["messages"]
+        if not isinstance(messages, list) or len(messages) < 2:
+            raise ValueError(f'{where}: "messages" must hold a prompt and an assistant answer')
+        prompt, completion = messages[:-1], messages[-1:]
+    elif "prompt" in obj and "completion" in obj:
+        prompt, completion = obj["prompt"], obj["completion"]
+        if not isinstance(prompt, list) or not isinstance(completion, list) or not prompt or len(completion) != 1:
+            raise ValueError(f'{where}: "prompt" must be a list of messages and "completion" one message')
+    else:
+        raise ValueError(f'{where}: expected {{"messages": [...]}} (or {{"prompt": [...], "completion": [...]}})')
+    for message in prompt + completion:
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)
+                and isinstance(message.get("content"), str)):
+            raise ValueError(f'{where}: every message needs string "role" and "content"')
+    if completion[0]["role"] != "assistant":
+        raise ValueError(f"{where}: the last message must be the assistant's answer")
+    return {"prompt": [_message(m) for m in prompt], "completion": [_message(completion[0])]}
+
+
+def _message(message: dict[str, Any]) -> dict[str, str]:
+    return {"role": message["role"], "content": message["content"]}
+
+
+def resolve_precision(bf16: bool, fp16: bool) -> str:
+    """The precision the device can honour: bf16/fp16 only on CUDA (bf16 only where the card has it)."""
+    import torch
+
+    if bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    if fp16 and torch.cuda.is_available():
+        return "fp16"
+    return "fp32"
+
+
+def describe_device(precision: str, load_in_4bit: bool) -> DeviceInfo:
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return DeviceInfo("cuda", torch.cuda.get_device_name(), precision, load_in_4bit)
+    return DeviceInfo("cpu", f"{platform.processor() or platform.machine()} x{os.cpu_count()}", precision,
+                      load_in_4bit)
+
+
+def resolve_model(model_name: str, cache_dir: str | None) -> str:
+    """A loadable path or hub id. Run alone (``uv run``), only hub ids and local paths work."""
+    try:
+        from pipeline.train.base_models import resolve_base_model
+    except ImportError:
+        return model_name
+    return resolve_base_model(model_name, Path(cache_dir) if cache_dir else None)
+
+
+def load_model(model_path: str, precision: str, load_in_4bit: bool, gradient_checkpointing: bool) -> PreTrainedModel:
+    """The base model in the class its config names (a vision-language checkpoint keeps its vision tower).
+
+    4-bit loads NF4 with double quantization (QLoRA) and prepares it for k-bit
+    training; bitsandbytes runs this on CPU too, slowly.
+    """
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+
+    config = AutoConfig.from_pretrained(model_path)
+    architecture = getattr(transformers, (config.architectures or [""])[0], None) or AutoModelForCausalLM
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if torch.cuda.is_available():
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    if load_in_4bit:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    model = architecture.from_pretrained(model_path, **kwargs)
+    if load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    return model
+
+
+def build_trainer(
+    config: SFTRunConfig,
+    callbacks: Sequence[TrainerCallback] = (),
+    model_path: str | None = None,
+) -> SFTTrainer:
+    """The SFTTrainer for a run, datasets prepared (tokenized, labels masked) but not trained.
+
+    Public so that tests and benchmarks see exactly what training sees.
+    """
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoTokenizer, PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    if config.train_mode != "sft":
+        raise ValueError(
+            f"train mode {config.train_mode!r} is for multiple_choice data, which this trainer does not read yet; "
+            "use 'sft' for chat JSONL"
+        )
+    model_path = model_path or resolve_model(config.model_name, config.model_cache_dir)
+    train_dataset = Dataset.from_list(read_chat_jsonl(config.train_file))
+    eval_dataset = Dataset.from_list(read_chat_jsonl(config.valid_file)) if config.valid_file else None
+    precision = resolve_precision(config.bf16, config.fp16)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if not tokenizer.chat_template:
+        raise ValueError(f"{model_path} has no chat template; the chat data cannot be rendered")
+    model = load_model(model_path, precision, config.load_in_4bit, config.gradient_checkpointing)
+    target_modules = config.target_modules or default_target_modules(model.config.model_type)
+    args = SFTConfig(
+        output_dir=str(Path(config.output_dir) / CHECKPOINTS_DIRNAME),
+        num_train_epochs=config.num_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
+        max_length=config.max_seq_length,
+        packing=config.packing,
+        completion_only_loss=True,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        activation_checkpointing=config.gradient_checkpointing,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if eval_dataset is not None else "no",
+        eval_steps=config.eval_steps,
+        # Saving is driven by time and by stop requests (TimedCheckpointCallback, StopCallback).
+        save_strategy="no",
+        save_total_limit=config.keep_checkpoints,
+        seed=config.seed,
+        data_seed=config.seed,
+        # Padding-free batches carry no padding, so every token is a real one.
+        include_num_input_tokens_seen="all" if config.packing else "non_padding",
+        report_to="none",
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=target_modules,
+            task_type="CAUSAL_LM",
+        ),
+        callbacks=list(callbacks),
+    )
+    # With tqdm off, transformers prints every log dict to stdout; reporting goes through the callbacks instead.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+class StopRequest:
+    """Why a run should stop early: a signal (interrupted) or the caller's cancel check (cancelled)."""
+
+    def __init__(self, should_stop: StopCheck | None = None) -> None:
+        self._should_stop = should_stop
+        self.signal_number: int | None = None
+        self.cancelled = False
+
+    def requested(self) -> bool:
+        if self.signal_number is None and not self.cancelled and self._should_stop is not None:
+            self.cancelled = bool(self._should_stop())
+        return self.signal_number is not None or self.cancelled
+
+    @property
+    def status(self) -> str:
+        if self.signal_number is not None:
+            return STATUS_INTERRUPTED
+        return STATUS_CANCELLED if self.cancelled else STATUS_COMPLETED
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: StopRequest, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
+    """Turn SIGTERM/SIGINT into a stop request (checkpoint, then stop) while the block runs.
+
+    The first signal restores the previous handlers, so a second one acts as it
+    would have (Ctrl-C twice aborts at once). Signal handlers can only be set
+    from the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in signals}
+
+    def handle(number: int, _frame: Any) -> None:
+        stop.signal_number = number
+        for other, handler in previous.items():
+            signal.signal(other, handler)
+
+    for number in signals:
+        signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def make_callbacks(
+    stop: StopRequest,
+    checkpoint_minutes: float,
+    on_progress: ProgressCallback | None = None,
+    on_metric: MetricCallback | None = None,
+    on_log: LogCallback | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[TrainerCallback]:
+    """The trainer callbacks of a run: timed checkpoints, stop requests, reporting to the caller.
+
+    Built here rather than at module level so that importing this module (for
+    the config, or ``--help``) does not import transformers and torch.
+    """
+    from transformers import TrainerCallback
+
+    class TimedCheckpoint(TrainerCallback):
+        """Save every ``checkpoint_minutes`` of wall time and at the last step.
+
+        Time, not steps: a step takes milliseconds on a tiny model and seconds
+        on a 3B one, while what we bound is the work a dead worker loses.
+        """
+
+        def __init__(self) -> None:
+            self.last_save = clock()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last_save = clock()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps or clock() - self.last_save >= checkpoint_minutes * 60:
+                control.should_save = True
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last_save = clock()
+
+    class StopOnRequest(TrainerCallback):
+        """Log, save a checkpoint and leave the training loop after the step in which a stop was asked for."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if stop.requested():
+                control.should_log = True
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    class Reporting(TrainerCallback):
+        """Forward progress, losses and log lines to the caller's callbacks."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if on_progress:
+                on_progress(state.global_step, state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if on_progress:
+                on_progress(state.global_step, state.max_steps)
+            if state.global_step >= state.max_steps:
+                control.should_log = True  # the final train loss, whatever logging_steps is
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if on_metric:
+                for source, key in (("loss", "train/loss"), ("eval_loss", "eval/loss")):
+                    if source in logs:
+                        on_metric(key, state.global_step, float(logs[source]))
+            if on_log:
+                values = " ".join(f"{key}={_short(value)}" for key, value in logs.items())
+                on_log(f"step {state.global_step}/{state.max_steps} {values}")
+
+    return [Reporting(), TimedCheckpoint(), StopOnRequest()]
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class CheckpointInfo:
+    path: str
+    step: int
+    num_input_tokens_seen: int
+
+
+def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[CheckpointInfo]:
+    """Complete checkpoints of a run, oldest first.
+
+    ``trainer_state.json`` is written after the weights, optimizer and RNG
+    state, so a directory without it is a save cut short by a kill; it is skipped.
+    """
+    directory = Path(output_dir) / CHECKPOINTS_DIRNAME
+    found = []
+    for state_file in directory.glob("checkpoint-*/trainer_state.json"):
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        found.append(CheckpointInfo(str(state_file.parent), int(state["global_step"]),
+                                    int(state.get("num_input_tokens_seen", 0))))
+    return sorted(found, key=lambda checkpoint: checkpoint.step)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_commit() -> str | None:
+    """The git commit of this code, or None outside a git checkout (HF Jobs, a wheel)."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() or None
+
+
+def _last_logged(log_history: list[dict[str, Any]], key: str) -> float | None:
+    values = [entry[key] for entry in log_history if key in entry]
+    return float(values[-1]) if values else None
+
+
+def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(staging, path)
+
+
+def train(
+    config: SFTRunConfig,
+    on_progress: ProgressCallback | None = None,
+    on_metric: MetricCallback | None = None,
+    on_log: LogCallback | None = None,
+    should_stop: StopCheck | None = None,
+    handle_signals: bool = True,
+) -> TrainResult:
+    """Train (or resume) a LoRA adapter; stops cleanly, with a checkpoint, when asked to.
+
+    ``should_stop`` is polled after every optimizer step (cooperative cancel).
+    With ``handle_signals`` and in the main thread, SIGTERM/SIGINT do the same
+    and the result's status is ``interrupted``, so a queue can run it again and
+    it resumes from the checkpoint (when ``config.resume``).
+    """
+    import torch
+
+    started = time.monotonic()
+    log = on_log or (lambda line: None)
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints_dir = output_dir / CHECKPOINTS_DIRNAME
+
+    existing = list_checkpoints(output_dir)
+    resume_from = existing[-1] if config.resume and existing else None
+    if not config.resume and checkpoints_dir.exists():
+        log(f"resume disabled: removing old checkpoints in {checkpoints_dir}")
+        shutil.rmtree(checkpoints_dir)
+
+    model_path = resolve_model(config.model_name, config.model_cache_dir)
+    log(f"base model {config.model_name} -> {model_path}")
+    stop = StopRequest(should_stop)
+    trainer = build_trainer(
+        config,
+        callbacks=make_callbacks(stop, config.checkpoint_minutes, on_progress, on_metric, on_log),
+        model_path=model_path,
+    )
+    precision = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
+    device = describe_device(precision, config.load_in_4bit)
+    log(f"device {device.kind} ({device.name}), {precision}, 4-bit={config.load_in_4bit}")
+    if resume_from is not None:
+        log(f"resuming from {resume_from.path} (step {resume_from.step})")
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+    signal_guard = stop_on_signals(stop) if handle_signals else contextlib.nullcontext()
+    with signal_guard:
+        output = trainer.train(resume_from_checkpoint=resume_from.path if resume_from else None)
+    state = trainer.state
+    status = stop.status
+    if torch.cuda.is_available():
+        device.peak_memory_bytes = int(torch.cuda.max_memory_allocated())
+
+    adapter_dir = None
+    if status == STATUS_COMPLETED:
+        adapter_dir = output_dir / ADAPTER_DIRNAME
+        trainer.save_model(str(adapter_dir))
+        log(f"adapter saved to {adapter_dir}")
+    else:
+        log(f"stopped ({status}) at step {state.global_step}/{state.max_steps}; checkpoint kept")
+
+    runtime = float(output.metrics.get("train_runtime") or 0.0)
+    first_step = resume_from.step if resume_from else 0
+    first_tokens = resume_from.num_input_tokens_seen if resume_from else 0
+    result = TrainResult(
+        status=status,
+        output_dir=str(output_dir),
+        adapter_dir=str(adapter_dir) if adapter_dir else None,
+        run_card_path=str(output_dir / RUN_CARD_NAME),
+        steps_done=state.global_step,
+        total_steps=state.max_steps,
+        resumed_from_step=resume_from.step if resume_from else None,
+        train_loss=_last_logged(state.log_history, "loss"),
+        eval_loss=_last_logged(state.log_history, "eval_loss"),
+        tokens_per_second=(state.num_input_tokens_seen - first_tokens) / runtime if runtime else 0.0,
+        steps_per_second=(state.global_step - first_step) / runtime if runtime else 0.0,
+        duration_seconds=time.monotonic() - started,
+        device=device,
+        checkpoints=[checkpoint.path for checkpoint in list_checkpoints(output_dir)],
+        stop_signal=stop.signal_number,
+    )
+    _write_json_atomically(Path(result.run_card_path), _run_card(config, model_path, result))
+    if on_progress:
+        on_progress(state.global_step, state.max_steps)
+    del trainer
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return result
+
+
+def _run_card(config: SFTRunConfig, model_path: str, result: TrainResult) -> dict[str, Any]:
+    """The run's provenance: enough to tell two adapters apart and to reproduce one."""
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    datasets = {"train": {"path": config.train_file, "sha256": sha256_file(config.train_file)}}
+    if config.valid_file:
+        datasets["valid"] = {"path": config.valid_file, "sha256": sha256_file(config.valid_file)}
+    return {
+        "status": result.status,
+        "base_model": config.model_name,
+        "base_model_path": model_path,
+        "datasets": datasets,
+        "hyperparameters": asdict(config),
+        "code_commit": code_commit(),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "peft": peft.__version__, "trl": trl.__version__},
+        "device": asdict(result.device),
+        "duration_seconds": result.duration_seconds,
+        "steps_done": result.steps_done,
+        "total_steps": result.total_steps,
+        "resumed_from_step": result.resumed_from_step,
+        "final_train_loss": result.train_loss,
+        "final_eval_loss": result.eval_loss,
+        "tokens_per_second": result.tokens_per_second,
+        "adapter_dir": result.adapter_dir,
+        "checkpoints": result.checkpoints,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = SFTRunConfig(train_file="", output_dir="")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.train.sft",
+        description="LoRA/QLoRA SFT of an instruct model on chat JSONL (loss on the assistant answer only). "
+        "Checkpoints every --checkpoint-minutes and on SIGTERM/SIGINT; run again with the same --output-dir "
+        "to resume. Exit status: 0 done, 128+N stopped by signal N (checkpoint saved, safe to re-run).",
+    )
+    add = parser.add_argument
+    add("--model-name", default=defaults.model_name,
+        help="bundled alias (smollm2-135m-instruct), local directory, or hub id (default: %(default)s)")
+    add("--train-file", required=True, help='chat JSONL, one {"messages": [system, user, assistant]} a line')
+    add("--valid-file", help="chat JSONL evaluated every --eval-steps")
+    add("--output-dir", required=True, help="checkpoints/, adapter/ and run_card.json go here")
+    add("--num-epochs", type=float, default=defaults.num_epochs)
+    add("--max-steps", type=int, default=defaults.max_steps, help="stop after this many steps (overrides epochs)")
+    add("--learning-rate", type=float, default=defaults.learning_rate)
+    add("--batch-size", type=int, default=defaults.batch_size, help="per-device batch size")
+    add("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
+    add("--max-seq-length", type=int, default=defaults.max_seq_length, help="tokens; longer examples are truncated")
+    add("--warmup-ratio", type=float, default=defaults.warmup_ratio)
+    add("--lora-r", type=int, default=defaults.lora_r)
+    add("--lora-alpha", type=int, default=defaults.lora_alpha)
+    add("--lora-dropout", type=float, default=defaults.lora_dropout)
+    add("--target-modules",
+        help="comma-separated module names, a regex, or all-linear (default: per architecture; "
+             "Ministral 3: language-model projections only)")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true", help="bf16 mixed precision where the GPU supports it")
+    precision.add_argument("--fp16", action="store_true", help="fp16 mixed precision on a GPU")
+    add("--load-in-4bit", action="store_true", help="QLoRA: 4-bit NF4 base model through bitsandbytes")
+    add("--gradient-checkpointing", action="store_true", help="trade compute for memory (large models)")
+    add("--packing", action="store_true", help="pack examples padding-free (BFD) instead of padding batches")
+    add("--train-mode", choices=TRAIN_MODES, default=defaults.train_mode,
+        help="sft: chat examples as given; direct|cot|auto: multiple_choice data (not supported yet)")
+    add("--eval-steps", type=int, default=defaults.eval_steps)
+    add("--logging-steps", type=int, default=defaults.logging_steps)
+    add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
+    add("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    add("--seed", type=int, default=defaults.seed)
+    add("--resume", action=argparse.BooleanOptionalAction, default=defaults.resume,
+        help="continue from the newest checkpoint in --output-dir (default); --no-resume starts over")
+    add("--model-cache-dir", help="where bundled models are converted (default: $FTLOOP_MODEL_CACHE or "
+                                  "~/.cache/ftloop/models)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SFTRunConfig:
+    values = vars(args).copy()
+    values["target_modules"] = parse_target_modules(values["target_modules"])
+    return SFTRunConfig(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        config = config_from_args(parser.parse_args(argv))
+    except ValueError as error:
+        parser.error(str(error))
+
+    def print_line(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        result = train(config, on_log=print_line)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_line(f"{result.status}: step {result.steps_done}/{result.total_steps}, run card {result.run_card_path}")
+    if result.stop_signal is not None:
+        return 128 + result.stop_signal
+    return 0 if result.status == STATUS_COMPLETED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from pipeline.train.base_models import DEFAULT_BASE_MODEL
+from webapp.datasets.models import Dataset
+
+
+class TrainingForm(forms.Form):
+    """Local LoRA/QLoRA SFT; defaults suit SmolLM2-135M on a 2-core CPU."""
+
+    BACKENDS = [("local", _("Local worker (gpu queue)"))]
+
+    dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=Dataset.objects.none())
+    backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
+    model_name = forms.CharField(
+        label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200,
+        help_text=_("The bundled SmolLM2-135M-Instruct, a local path, or a hub id (e.g. mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
+    )
+    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, min_value=0.01, max_value=100)
+    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, min_value=-1)
+    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, min_value=1e-7, max_value=1.0)
+    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
+    gradient_accumulation_steps = forms.IntegerField(label=_("Gradient accumulation steps"), initial=1, min_value=1, max_value=512)
+    max_seq_length = forms.IntegerField(label=_("Max sequence length"), initial=256, min_value=32, max_value=8192)
+    warmup_ratio = forms.FloatField(label=_("Warmup ratio"), initial=0.03, min_value=0, max_value=0.99)
+    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
+    lora_alpha = forms.IntegerField(label=_("LoRA alpha"), initial=32, min_value=1, max_value=4096)
+    lora_dropout = forms.FloatField(label=_("LoRA dropout"), initial=0.05, min_value=0, max_value=0.9)
+    load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
+    eval_steps = forms.IntegerField(label=_("Evaluate every N steps"), initial=50, min_value=1)
+    checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, min_value=0.01, max_value=600)
+    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = Dataset.objects.filter(stats__has_key="counts").order_by("-created_at")
+
+    def hyperparameters(self) -> dict:
+        """The run's params: every field but the dataset and the backend."""
+        return {name: value for name, value in self.cleaned_data.items() if name not in ("dataset", "backend")}
