@@ -12,7 +12,7 @@ import plotly
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from webapp.env import env_bool, env_int, env_list, env_str
+from webapp.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FTLOOP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "webapp.runs",
     "webapp.datasets",
+    "webapp.evals",
 ]
 
 MIDDLEWARE = [
@@ -111,8 +112,8 @@ FTLOOP_MAX_UPLOAD_BYTES = env_int("FTLOOP_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, m
 DATA_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
 
-# Converted base models (the SmolLM2 GGUF -> safetensors cache) and hub downloads.
-FTLOOP_MODEL_CACHE = Path(env_str("FTLOOP_MODEL_CACHE", str(DATA_DIR / "models")))
+# cost_per_100_requests_usd of local models: this hardware price x inference seconds.
+FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 
 # A STARTED run whose worker has not written a heartbeat for this long is failed.
 FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)
@@ -133,6 +134,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "workers.tasks.train_*": {"queue": "gpu"},
+    "workers.tasks.evaluate": {"queue": "gpu"},
     "workers.tasks.predict_*": {"queue": "inference"},
     "workers.tasks.*": {"queue": "cpu"},
 }

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from webapp.datasets import views as dataset_views
+from webapp.evals import views as eval_views
 from webapp.runs import views as run_views
 
 urlpatterns = [
@@ -13,6 +14,12 @@ urlpatterns = [
     path("runs/train/", run_views.training_new, name="training_new"),
     path("runs/<int:pk>/cancel/", run_views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/requeue/", run_views.run_requeue, name="run_requeue"),
+    path("loops/new/", run_views.loop_new, name="loop_new"),
+    path("loops/<int:pk>/", run_views.loop_detail, name="loop_detail"),
+    path("evals/compare/", eval_views.compare, name="compare"),
+    path("evals/compare/data.json", eval_views.compare_data, name="compare_data"),
+    path("evals/criteria/", eval_views.criteria, name="criteria"),
+    path("evals/criteria/<int:pk>/", eval_views.criterion_update, name="criterion_update"),
     path("datasets/new/", dataset_views.dataset_new, name="dataset_new"),
     path("datasets/import/", dataset_views.dataset_import, name="dataset_import"),
     path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset_detail"),

@@ -1,6 +1,7 @@
 """Thin tasks: the base class loads the row; each body calls one stage and returns its result."""
 
 from webapp.datasets import stages
+from webapp.evals import stages as eval_stages
 from webapp.runs import training
 from workers.base import StageTask
 from workers.celery import app
@@ -29,3 +30,13 @@ def freeze(run, reporter):
 @app.task(base=StageTask)
 def train_sft(run, reporter):
     return training.train(run, reporter)
+
+
+@app.task(base=StageTask)
+def evaluate(run, reporter):
+    return eval_stages.evaluate(run, reporter)
+
+
+@app.task(base=StageTask)
+def verdict(run, reporter):
+    return eval_stages.verdict(run, reporter)

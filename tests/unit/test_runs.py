@@ -9,7 +9,7 @@ from celery.exceptions import Ignore
 from django.utils import timezone
 
 from webapp.datasets.models import Dataset
-from webapp.datasets.services import DATA_STAGES, _create_chain
+from webapp.datasets.services import DATA_STAGES
 from webapp.runs import lifecycle, services
 from webapp.runs.models import StageRun
 from webapp.runs.reconcile import reconcile_runs
@@ -22,7 +22,7 @@ Status = StageRun.Status
 @pytest.fixture
 def chain(data_dir):
     dataset = Dataset.objects.create(name="d", params={"size": 120, "seed": 4, "language": "en", "teacher": "template"})
-    return _create_chain(dataset, DATA_STAGES, None)
+    return services.create_chain([(kind, {}) for kind in DATA_STAGES], dataset=dataset)
 
 
 def dead_pid() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from django.db import transaction
@@ -17,14 +18,6 @@ from webapp.runs.models import StageRun
 
 Kind = StageRun.Kind
 DATA_STAGES = (Kind.GENERATE, Kind.FILTER, Kind.SPLIT, Kind.FREEZE)
-
-
-def _create_chain(dataset: Dataset, kinds: Sequence[str], user) -> list[StageRun]:
-    first = StageRun.objects.create(kind=kinds[0], sequence=0, dataset=dataset, created_by=user)
-    return [first] + [
-        StageRun.objects.create(kind=kind, sequence=i, chain_id=first.chain_id, dataset=dataset, created_by=user)
-        for i, kind in enumerate(kinds[1:], start=1)
-    ]
 
 
 def start_data_cycle(
@@ -43,13 +36,13 @@ def start_data_cycle(
         "seed": seed,
         "language": language,
         "teacher": teacher,
-        "oversample": [vars(band) for band in oversample],
+        "oversample": [asdict(band) for band in oversample],
     }
     with transaction.atomic():
         dataset = Dataset.objects.create(
             name=name or f"{teacher} · {language} · {size} pairs · seed {seed}", params=params, created_by=user
         )
-        runs = _create_chain(dataset, DATA_STAGES, user)
+        runs = run_services.create_chain([(kind, {}) for kind in DATA_STAGES], dataset=dataset, created_by=user)
     run_services.enqueue(runs)
     return dataset
 
@@ -65,6 +58,6 @@ def import_dataset(lines: Iterable[bytes | str], *, name: str, user=None) -> Dat
             name=name, source=Dataset.Source.IMPORTED, params={"seed": 0, "size": len(rows)}, created_by=user
         )
         write_jsonl(dataset.directory / GENERATED, rows)
-        runs = _create_chain(dataset, DATA_STAGES[1:], user)
+        runs = run_services.create_chain([(kind, {}) for kind in DATA_STAGES[1:]], dataset=dataset, created_by=user)
     run_services.enqueue(runs)
     return dataset

@@ -6,6 +6,7 @@ ROLE_PERMISSIONS = {
     "engineers": [
         "runs.add_stagerun", "runs.change_stagerun", "runs.view_stagerun",
         "datasets.add_dataset", "datasets.change_dataset", "datasets.view_dataset",
+        "evals.change_acceptancecriterion", "evals.view_acceptancecriterion",
     ],
     "designers": ["runs.view_stagerun", "datasets.view_dataset"],
 }

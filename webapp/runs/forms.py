@@ -40,3 +40,36 @@ class TrainingForm(forms.Form):
     def hyperparameters(self) -> dict:
         """The run's params: every field but the dataset and the backend."""
         return {name: value for name, value in self.cleaned_data.items() if name not in ("dataset", "backend")}
+
+
+class LoopForm(forms.Form):
+    """A loop of N cycles; each cycle generates, trains and evaluates rule, prompt and fine-tuned predictors."""
+
+    DECODE_CHOICES = [("constrained", _("Constrained JSON")), ("free", _("Free generation")),
+                      ("expected", _("Expected value over number tokens"))]
+
+    name = forms.CharField(label=_("Name"), max_length=200, initial="loop")
+    cycles = forms.IntegerField(label=_("Cycles"), initial=2, min_value=1, max_value=20)
+    size = forms.IntegerField(label=_("Pairs per cycle"), initial=2000, min_value=50, max_value=100_000)
+    seed = forms.IntegerField(label=_("Seed"), initial=0, min_value=0, max_value=2**31 - 1)
+    language = forms.ChoiceField(label=_("Language"), choices=[("en", _("English")), ("ja", _("Japanese")),
+                                                              ("mixed", _("Mixed (half each)"))], initial="en")
+    model_name = forms.CharField(label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200)
+    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, min_value=0.01, max_value=100)
+    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, min_value=-1)
+    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, min_value=1e-7, max_value=1.0)
+    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
+    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
+    load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
+    decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained")
+
+    def loop_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "cycles": data["cycles"],
+            "data": {"size": data["size"], "seed": data["seed"], "language": data["language"], "teacher": "template"},
+            "training": {key: data[key] for key in ("model_name", "num_epochs", "max_steps", "learning_rate",
+                                                     "batch_size", "lora_r", "load_in_4bit")},
+            "evaluation": {"decode": data["decode"]},
+        }

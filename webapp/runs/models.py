@@ -37,6 +37,8 @@ class StageRun(models.Model):
         SPLIT = "split", _("Split")
         FREEZE = "freeze", _("Freeze")
         TRAIN = "train", _("Train")
+        EVALUATE = "evaluate", _("Evaluate")
+        VERDICT = "verdict", _("Verdict")
 
     FINISHED = (Status.SUCCESS, Status.FAILURE, Status.REVOKED)
 
@@ -45,6 +47,7 @@ class StageRun(models.Model):
     chain_id = models.UUIDField(default=uuid.uuid4, db_index=True)
     sequence = models.PositiveSmallIntegerField(default=0)
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    cycle = models.ForeignKey("runs.Cycle", null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     params = models.JSONField(default=dict, blank=True)
@@ -96,6 +99,60 @@ class StageRun(models.Model):
 
     def later_in_chain(self) -> models.QuerySet[StageRun]:
         return StageRun.objects.filter(chain_id=self.chain_id, sequence__gt=self.sequence)
+
+
+class Loop(models.Model):
+    """N cycles of generate -> filter -> split -> freeze -> train -> evaluate -> verdict.
+
+    Cycle k+1 is created by cycle k's verdict stage, oversampling the axis bands
+    where cycle k's fine-tuned model erred most.
+    """
+
+    name = models.CharField(max_length=200)
+    cycles = models.PositiveSmallIntegerField(default=2)
+    params = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"
+
+    @property
+    def started_cycles(self) -> int:
+        return self.cycle_set.count()
+
+    @property
+    def completed_cycles(self) -> int:
+        return self.cycle_set.filter(completed=True).count()
+
+    @property
+    def completion_rate(self) -> float | None:
+        started = self.started_cycles
+        return self.completed_cycles / started if started else None
+
+    @property
+    def is_active(self) -> bool:
+        return StageRun.objects.filter(cycle__loop=self, status__in=(StageRun.Status.PENDING, StageRun.Status.STARTED)).exists()
+
+
+class Cycle(models.Model):
+    loop = models.ForeignKey(Loop, on_delete=models.CASCADE)
+    index = models.PositiveSmallIntegerField()
+    dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL)
+    oversample = models.JSONField(default=list, blank=True)
+    verdicts = models.JSONField(default=list, blank=True)
+    completed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["loop", "index"]
+        constraints = [models.UniqueConstraint(fields=["loop", "index"], name="one_cycle_per_index")]
+
+    def __str__(self) -> str:
+        return f"{self.loop.name} · cycle {self.index + 1}"
 
 
 class Metric(models.Model):

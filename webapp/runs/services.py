@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from celery import chain
@@ -18,7 +19,18 @@ TASK_NAMES = {
     StageRun.Kind.SPLIT: "workers.tasks.split",
     StageRun.Kind.FREEZE: "workers.tasks.freeze",
     StageRun.Kind.TRAIN: "workers.tasks.train_sft",
+    StageRun.Kind.EVALUATE: "workers.tasks.evaluate",
+    StageRun.Kind.VERDICT: "workers.tasks.verdict",
 }
+
+
+def create_chain(steps: Sequence[tuple[str, dict]], **fields) -> list[StageRun]:
+    """One StageRun per (kind, params) step, sharing a chain id, in order; `fields` go on every row."""
+    chain_id = uuid.uuid4()
+    return [
+        StageRun.objects.create(kind=kind, params=params, sequence=index, chain_id=chain_id, **fields)
+        for index, (kind, params) in enumerate(steps)
+    ]
 
 
 def enqueue(runs: Sequence[StageRun]) -> None:

@@ -38,7 +38,6 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         train_file=str(dataset.directory / "chat_train.jsonl"),
         valid_file=str(dataset.directory / "chat_valid.jsonl"),
         output_dir=str(run_dir(run)),
-        model_cache_dir=str(settings.FTLOOP_MODEL_CACHE),
         resume=True,
         **run.params,
     )

@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from pipeline.train.sft import ADAPTER_DIRNAME, RUN_CARD_NAME, list_checkpoints
 from webapp.datasets.models import Dataset
-from webapp.runs import services, training
-from webapp.runs.forms import TrainingForm
-from webapp.runs.models import StageRun
+from webapp.runs import loops, services, training
+from webapp.runs.forms import LoopForm, TrainingForm
+from webapp.runs.models import Loop, StageRun
 from webapp.runs.reconcile import reconcile_runs
 
 RECENT_RUNS = 30
@@ -25,6 +25,7 @@ def _dashboard_context() -> dict:
     runs = StageRun.objects.select_related("dataset")[:RECENT_RUNS]
     return {
         "runs": runs,
+        "loops": Loop.objects.all()[:10],
         "datasets": Dataset.objects.select_related("frozen_eval_set")[:50],
         "any_active": any(run.is_active for run in runs),
     }
@@ -126,6 +127,30 @@ def run_requeue(request, pk: int):
     else:
         messages.success(request, _("Re-queued %(n)s stage(s).") % {"n": len(rows)})
     return redirect("run_detail", pk=pk)
+
+
+@permission_required("runs.add_stagerun", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def loop_new(request):
+    form = LoopForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        loop = loops.start_loop(**form.loop_kwargs(), user=request.user)
+        messages.success(request, _("Loop started."))
+        return redirect("loop_detail", pk=loop.pk)
+    return render(request, "runs/loop_new.html", {"form": form})
+
+
+@require_GET
+def loop_detail(request, pk: int):
+    reconcile_runs()
+    loop = get_object_or_404(Loop, pk=pk)
+    cycles = [(cycle, list(cycle.runs.order_by("sequence"))) for cycle in loop.cycle_set.select_related("dataset")]
+    context = {"loop": loop, "cycles": cycles, "active": loop.is_active}
+    template = "runs/_loop_body.html" if request.htmx else "runs/loop_detail.html"
+    response = render(request, template, context)
+    if request.htmx and not context["active"]:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @login_not_required

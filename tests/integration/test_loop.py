@@ -1,0 +1,65 @@
+"""A whole 2-cycle loop through real workers, with a tiny base model so it runs in CI time."""
+
+import pytest
+from django.urls import reverse
+
+from pipeline.data.generate_teacher_pairs import generate_pairs
+from tests.conftest import wait_for
+from tests.tiny_model import make_tiny_llama
+from webapp.evals.models import EvalExample
+from webapp.runs import loops
+from webapp.runs.models import Cycle, Loop, StageRun
+
+pytestmark = pytest.mark.integration
+Status = StageRun.Status
+
+
+def tiny_loop(tmp_path, cycles=2) -> Loop:
+    texts = [row["request_text"] for row in generate_pairs(300, 0, "en")] + ["energy warmth brightness acousticness complexity nostalgia {}\":,0123456789"]
+    base = str(make_tiny_llama(tmp_path / "tiny", texts))
+    return loops.start_loop(
+        name="tiny loop",
+        cycles=cycles,
+        data={"size": 150, "seed": 1, "language": "en", "teacher": "template"},
+        training={"model_name": base, "num_epochs": 1.0, "max_steps": 8, "learning_rate": 5e-3, "batch_size": 8,
+                  "lora_r": 8, "load_in_4bit": False, "eval_steps": 4, "max_seq_length": 256},
+        evaluation={"decode": "constrained"},
+    )
+
+
+def loop_done(loop):
+    runs = StageRun.objects.filter(cycle__loop=loop)
+    if runs.filter(status__in=(Status.FAILURE, Status.REVOKED)).exists():
+        return "failed"
+    return Cycle.objects.filter(loop=loop, completed=True).count() == loop.cycles and not runs.exclude(status=Status.SUCCESS).exists()
+
+
+def test_a_two_cycle_loop_completes_with_verdicts_and_oversampling(engineer_client, start_worker, tmp_path):
+    start_worker()
+    loop = tiny_loop(tmp_path)
+    assert wait_for(lambda: loop_done(loop), timeout=600, message="the loop") is True, [
+        (r.kind, r.status, r.error) for r in StageRun.objects.filter(cycle__loop=loop).exclude(status=Status.SUCCESS)]
+
+    loop.refresh_from_db()
+    assert loop.completion_rate == 1.0 and loop.started_cycles == 2
+    first, second = Cycle.objects.filter(loop=loop).order_by("index")
+    assert second.oversample and second.dataset.params["oversample"] == second.oversample
+    evals = StageRun.objects.filter(cycle__loop=loop, kind=StageRun.Kind.EVALUATE)
+    assert sorted(r.params["predictor"] for r in evals) == sorted(["rule_baseline", "prompt_baseline", "fine_tuned"] * 2)
+    for run in evals:
+        assert run.result["metrics"]["n_examples"] == run.dataset.frozen_eval_set.size
+        assert run.result["provenance"]["eval_set_hash"] == run.dataset.frozen_eval_set.content_hash
+        assert EvalExample.objects.filter(run=run).count() == run.dataset.frozen_eval_set.size
+    constrained = evals.filter(params__predictor__in=["prompt_baseline", "fine_tuned"])
+    assert all(run.result["metrics"]["json_valid_rate"] == 1.0 for run in constrained)
+
+    verdicts = {v["criterion"]["key"]: v for v in second.verdicts}
+    assert verdicts["loop_completion"]["passed"] is True and "1" in verdicts["loop_completion"]["reason"]
+    assert verdicts["json_valid_rate"]["passed"] is True
+    assert all(v["reason"] for v in second.verdicts)
+    assert {v["criterion"]["key"]: v["passed"] for v in first.verdicts}["loop_completion"] is None
+
+    page = engineer_client.get(reverse("loop_detail", args=[loop.pk])).content.decode()
+    assert 'data-testid="completion-rate">1.00<' in page
+    data = engineer_client.get(reverse("compare_data") + f"?loop={loop.pk}").json()
+    assert len(data["runs"]) == 6 and all(len(r["abs_errors"]) == r["metrics"]["n_examples"] for r in data["runs"])

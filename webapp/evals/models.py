@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from pipeline.eval.acceptance import COMPARATORS, DIRECTIONS, Criterion
+
+
+class AcceptanceCriterion(models.Model):
+    """An acceptance rule as a row (DESIGN §7): defaults are seeded, engineers edit them.
+
+    The fields mirror pipeline.eval.acceptance.Criterion, which validates them.
+    """
+
+    key = models.SlugField(max_length=100, unique=True)
+    metric = models.CharField(max_length=100)
+    comparator = models.CharField(max_length=32, choices=[(c, c) for c in COMPARATORS])
+    threshold = models.FloatField(null=True, blank=True)
+    applies_to = models.CharField(max_length=64, blank=True)
+    baseline = models.CharField(max_length=64, blank=True)
+    direction = models.CharField(max_length=8, blank=True, choices=[(d, d) for d in DIRECTIONS])
+    min_cycles = models.PositiveSmallIntegerField(default=0)
+    required = models.JSONField(default=list, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def to_criterion(self) -> Criterion:
+        return Criterion(
+            key=self.key,
+            metric=self.metric,
+            comparator=self.comparator,
+            threshold=self.threshold,
+            applies_to=self.applies_to or None,
+            baseline=self.baseline or None,
+            direction=self.direction or None,
+            min_cycles=self.min_cycles,
+            required=tuple(self.required or ()),
+            description=self.description,
+        )
+
+
+class EvalExample(models.Model):
+    """One example of one evaluation run: what went in, what came out, how wrong it was."""
+
+    run = models.ForeignKey("runs.StageRun", on_delete=models.CASCADE, related_name="eval_examples")
+    index = models.PositiveIntegerField()
+    request_text = models.TextField()
+    language = models.CharField(max_length=8, blank=True)
+    target = models.JSONField()
+    raw_output = models.TextField(blank=True)
+    parsed = models.JSONField(null=True, blank=True)
+    valid = models.BooleanField()
+    latency_ms = models.FloatField()
+    abs_error = models.FloatField(help_text=_("mean absolute error over the six axes (invalid = neutral vector)"))
+
+    class Meta:
+        ordering = ["run", "index"]
+        indexes = [models.Index(fields=["run", "abs_error"])]
+
+    def __str__(self) -> str:
+        return f"#{self.index} {self.request_text[:40]}"
