@@ -1,0 +1,155 @@
+"""Evaluate one predictor on a frozen eval set (the seed's `run_eval`).
+
+Run alone:
+    python -m pipeline.eval.run_eval --mode rule_baseline --eval-set frozen/<hash>.jsonl --out results/rule.jsonl
+
+Writes one JSONL row per example to --out and {"provenance", "metrics"} to
+--metrics-out (default: <out>.metrics.json, e.g. results/rule.metrics.json),
+which `aggregate_metrics` reads. --mode defaults to $EVAL_MODE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
+from pipeline.eval.metrics import CostModel
+from pipeline.eval.runner import EvalResult, run_eval
+from pipeline.infer.base import Predictor
+from pipeline.infer.rule_baseline import RuleBaseline
+
+MODES = ("rule_baseline", "prompt_baseline", "fine_tuned")
+DECODE_MODES = ("free", "constrained", "expected")
+DEFAULT_FEW_SHOT_K = 4
+_BACKEND_FUNCTIONS = ("load_model", "few_shot_examples", "prompt_baseline", "fine_tuned")
+
+
+class PredictorUnavailable(RuntimeError):
+    """The mode needs a model backend that this installation or checkout does not have."""
+
+
+def _model_backend(mode: str) -> ModuleType:
+    """pipeline.infer.hf, imported only for the model modes: the rule baseline, --help and tests need no torch."""
+    try:
+        from pipeline.infer import hf
+    except ImportError as exc:
+        raise PredictorUnavailable(
+            f"{mode} needs pipeline.infer.hf and its model dependencies (torch, transformers): {exc}"
+        ) from exc
+    missing = [name for name in _BACKEND_FUNCTIONS if not hasattr(hf, name)]
+    if missing:
+        raise PredictorUnavailable(f"{mode} needs pipeline.infer.hf.{', '.join(missing)}")
+    return hf
+
+
+def predictor_factory(
+    mode: str,
+    *,
+    model_name: str | None = None,
+    adapter: str | None = None,
+    decode: str | None = None,
+    few_shot_path: str | Path | None = None,
+    few_shot_k: int = DEFAULT_FEW_SHOT_K,
+    seed: int = 0,
+) -> Predictor:
+    """The predictor of a mode, built from plain options (CLI flags or a run row's params).
+
+    prompt_baseline shows the base model `few_shot_k` examples drawn (seeded)
+    from the train split at `few_shot_path`; fine_tuned is the base model with
+    `adapter` merged. Both load weights, so build one per evaluation and reuse it.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "rule_baseline":
+        model_options = {"model_name": model_name, "adapter": adapter, "decode": decode, "few_shot_path": few_shot_path}
+        given = [name for name, value in model_options.items() if value is not None]
+        if given:
+            raise ValueError(f"rule_baseline takes no model options, got {', '.join(given)}")
+        return RuleBaseline()
+    if mode == "fine_tuned" and not adapter:
+        raise ValueError("fine_tuned needs an adapter")
+    hf = _model_backend(mode)
+    from pipeline.train.base_models import DEFAULT_BASE_MODEL
+
+    loaded = hf.load_model(model_name or DEFAULT_BASE_MODEL, adapter)
+    options = {"decode": decode} if decode else {}
+    if mode == "fine_tuned":
+        return hf.fine_tuned(loaded, **options)
+    examples = hf.few_shot_examples(read_jsonl(few_shot_path), few_shot_k, seed) if few_shot_path else []
+    return hf.prompt_baseline(loaded, examples, **options)
+
+
+def default_metrics_path(out: str | Path) -> Path:
+    """results/rule.jsonl -> results/rule.metrics.json"""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.metrics.json")
+
+
+def write_result(result: EvalResult, out: str | Path, metrics_out: str | Path) -> None:
+    write_jsonl(out, result.rows)
+    write_json(metrics_out, {"provenance": result.provenance, "metrics": result.metrics})
+
+
+def _cost_model(mode: str, hourly_usd: float | None) -> CostModel | None:
+    if mode == "rule_baseline":
+        return CostModel.free()
+    return CostModel.local(hourly_usd) if hourly_usd is not None else None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mode", default=os.environ.get("EVAL_MODE"), help=f"{' | '.join(MODES)} (default: $EVAL_MODE)"
+    )
+    parser.add_argument("--eval-set", required=True, help="frozen eval set JSONL")
+    parser.add_argument("--out", required=True, help="per-example results JSONL")
+    parser.add_argument("--metrics-out", help="metrics JSON (default: <out stem>.metrics.json next to --out)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--model-name", help="base model id or path (prompt_baseline, fine_tuned)")
+    parser.add_argument("--adapter", help="LoRA adapter path (required for fine_tuned)")
+    parser.add_argument("--decode", choices=DECODE_MODES, help="decoding of the model predictors")
+    parser.add_argument("--few-shot", dest="few_shot_path", help="train split JSONL with prompt_baseline examples")
+    parser.add_argument(
+        "--few-shot-k", type=int, default=DEFAULT_FEW_SHOT_K, help="how many examples prompt_baseline sees"
+    )
+    parser.add_argument("--hourly-usd", type=float, help="hardware price per hour, for the cost of local models")
+    parser.add_argument("--dataset-version", help="recorded in the provenance")
+    parser.add_argument("--seed", type=int, help="recorded in the provenance")
+    args = parser.parse_args(argv)
+
+    if args.mode not in MODES:
+        parser.error(f"--mode (or EVAL_MODE) must be one of {', '.join(MODES)}, got {args.mode!r}")
+    try:
+        predictor = predictor_factory(
+            args.mode,
+            model_name=args.model_name,
+            adapter=args.adapter,
+            decode=args.decode,
+            few_shot_path=args.few_shot_path,
+            few_shot_k=args.few_shot_k,
+            seed=args.seed or 0,
+        )
+        examples = read_jsonl(args.eval_set)
+        result = run_eval(
+            predictor,
+            examples,
+            batch_size=args.batch_size,
+            on_log=print,
+            cost=_cost_model(args.mode, args.hourly_usd),
+            dataset_version=args.dataset_version,
+            seed=args.seed,
+            extra_provenance={"decode": args.decode} if args.decode else None,
+        )
+    except (PredictorUnavailable, ValueError, OSError) as exc:
+        parser.error(str(exc))
+    metrics_out = args.metrics_out or default_metrics_path(args.out)
+    write_result(result, args.out, metrics_out)
+    print(f"wrote {len(result.rows)} rows to {args.out} and metrics to {metrics_out}")
+
+
+if __name__ == "__main__":
+    main()

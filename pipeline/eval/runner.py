@@ -1,0 +1,185 @@
+"""Evaluate one predictor on one frozen eval set: per-example rows, metrics, provenance.
+
+The web app (a Celery task) and the `run_eval` CLI both call `run_eval`; neither
+computes a metric itself, so the dashboard and the terminal always agree.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipeline.data.generate_frozen_eval_set import content_hash
+from pipeline.eval.metrics import CostModel, ScoredExample, score, summarize
+from pipeline.infer.base import Prediction, Predictor
+from pipeline.tasks.hidden_params import AXES
+
+ProgressCallback = Callable[[int, int], None]
+LogCallback = Callable[[str], None]
+StopCheck = Callable[[], bool]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class EvalStopped(Exception):
+    """Raised when `should_stop` asks to stop: a partial eval must not be stored as a result."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"evaluation stopped after {done} of {total} examples")
+        self.done = done
+        self.total = total
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What one evaluation produced: one row per example, the metric dict, and where it came from."""
+
+    rows: list[dict[str, Any]]
+    metrics: dict[str, float | None]
+    provenance: dict[str, Any]
+
+
+def code_commit(repo: str | Path = REPO_ROOT) -> str | None:
+    """The checked-out commit, so a metric can be traced to the code that made it; None without git."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = completed.stdout.strip()
+    return commit if completed.returncode == 0 and commit else None
+
+
+def build_provenance(
+    predictor: Predictor,
+    examples: Sequence[Mapping[str, Any]],
+    *,
+    dataset_version: str | None = None,
+    seed: int | None = None,
+    commit: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fields DESIGN §6 requires on every metric row.
+
+    The eval-set hash is computed from the examples themselves (the same hash
+    the freeze stage names the file by), so it cannot disagree with the data
+    that was actually scored. `extra` carries run details such as the decode mode.
+    """
+    provenance = {
+        "predictor": predictor.name,
+        "model_id": predictor.model_id,
+        "adapter": predictor.adapter,
+        "eval_set_hash": content_hash(examples),
+        "dataset_version": dataset_version,
+        "code_commit": commit,
+        "seed": seed,
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    for key, value in (extra or {}).items():
+        if key in provenance:
+            raise ValueError(f"extra provenance may not override {key!r}")
+        provenance[key] = value
+    return provenance
+
+
+def example_row(index: int, example: Mapping[str, Any], scored: ScoredExample) -> dict[str, Any]:
+    """The stored per-example row: enough to redraw every chart and drill down to the worst examples."""
+    prediction = scored.prediction
+    abs_errors = dict(zip(AXES, scored.abs_errors))
+    return {
+        "index": index,
+        "id": example.get("id"),
+        "request_text": example["request_text"],
+        "language": example.get("language"),
+        "target": dict(zip(AXES, scored.target)),
+        "constraints": scored.constraints,
+        "raw": prediction.raw,
+        "parsed": dict(zip(AXES, scored.parsed)) if scored.parsed is not None else None,
+        "valid": scored.valid,
+        "latency_ms": prediction.latency_ms,
+        "tokens_decoded": prediction.tokens_decoded,
+        "usage": prediction.usage,
+        "abs_errors": abs_errors,
+        "mean_abs_error": sum(abs_errors.values()) / len(AXES),
+        "intent_score": scored.intent,
+    }
+
+
+def run_eval(
+    predictor: Predictor,
+    examples: Sequence[Mapping[str, Any]],
+    *,
+    batch_size: int = 8,
+    on_progress: ProgressCallback | None = None,
+    on_log: LogCallback | None = None,
+    should_stop: StopCheck | None = None,
+    cost: CostModel | None = None,
+    warmup: bool = True,
+    dataset_version: str | None = None,
+    seed: int | None = None,
+    commit: str | None = None,
+    extra_provenance: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Predict every example in batches of `batch_size`, then score them all.
+
+    `warmup` sends the first request once, unscored, before timing: §6 measures
+    a warm model, and the first call of a local model pays for lazy loading.
+    `should_stop` is polled before each batch; stopping raises EvalStopped.
+    `commit` defaults to the current git commit.
+    """
+    if not examples:
+        raise ValueError("the eval set is empty")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    log = on_log or (lambda line: None)
+    provenance = build_provenance(
+        predictor,
+        examples,
+        dataset_version=dataset_version,
+        seed=seed,
+        commit=commit if commit is not None else code_commit(),
+        extra=extra_provenance,
+    )
+    log(f"evaluating {predictor.name} ({predictor.model_id}) on {len(examples)} examples, eval set "
+        f"{provenance['eval_set_hash'][:12]}")
+    texts = [example["request_text"] for example in examples]
+    if warmup:
+        predictor.predict(texts[:1])
+    predictions: list[Prediction] = []
+    for start in range(0, len(texts), batch_size):
+        if should_stop and should_stop():
+            raise EvalStopped(len(predictions), len(texts))
+        batch = texts[start : start + batch_size]
+        answers = predictor.predict(batch)
+        if len(answers) != len(batch):
+            raise RuntimeError(f"{predictor.name} returned {len(answers)} predictions for {len(batch)} requests")
+        predictions.extend(answers)
+        if on_progress:
+            on_progress(len(predictions), len(texts))
+    scored = score(examples, predictions)
+    metrics = summarize(scored, cost=cost)
+    rows = [example_row(index, example, item) for index, (example, item) in enumerate(zip(examples, scored))]
+    log(
+        f"{predictor.name}: json_valid_rate {metrics['json_valid_rate']:.3f}, vector_mae {metrics['vector_mae']:.2f}, "
+        f"intent_score_mean {metrics['intent_score_mean']:.3f}, p95 {metrics['p95_inference_latency_ms']:.1f} ms"
+    )
+    return EvalResult(rows=rows, metrics=metrics, provenance=provenance)
+
+
+def metric_rows(metrics: Mapping[str, float | None], provenance: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Long format (one row per key, MLflow style): {key, value, step: 0, **provenance}.
+
+    Metrics without a value (e.g. cost with no price given, or
+    constraint_match_rate on a set without constraints) get no row: an absent
+    row reads as "not measured", a stored null would read as a number.
+    """
+    return [
+        {"key": key, "value": float(value), "step": 0, **provenance}
+        for key, value in metrics.items()
+        if value is not None
+    ]
