@@ -1,0 +1,342 @@
+"""Constrained decoding of the six-parameter JSON for any Hugging Face causal LM (DESIGN §8).
+
+Why: the game reads the JSON directly, so every answer must parse strictly,
+and the playground is latency-bound. Both follow from decoding the skeleton
+instead of sampling it:
+
+- The fixed parts (``{"energy":``, ``,"warmth":``, ..., ``}``) are appended as
+  tokens, never sampled, and each run of them is fed to the model in one
+  forward pass. Only the value slots need model decisions, so a request takes
+  about three forward passes per value instead of one per output token.
+- In a value slot only digit tokens that keep the number a valid 0-100 literal
+  without leading zeros are allowed ("0" ends the number, "10" may only grow to
+  "100"); the slot ends when the model prefers the token that opens the next
+  fixed part, or when the number cannot grow. Every output parses with
+  ``hidden_params.parse``.
+- The KV cache of the prompt prefix shared by all requests (system prompt,
+  few-shot turns, chat-template head up to the user text) is computed once and
+  copied per request (``copy.deepcopy``, as the transformers cache docs do for
+  prompt reuse), so a request only runs its own suffix.
+
+The fixed parts are tokenized in context (after a digit, and after the
+prompt), which reproduces the token boundaries the model saw in training when
+the whole answer was tokenized at once.
+
+"expected" mode reads a value as the expectation of the model's distribution
+over 0-100 rather than its greedy digits, which lowers the error of a model
+that hesitates between neighbouring values. See ``ConstrainedDecoder`` for how
+that distribution is enumerated and what is approximated.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline.tasks.hidden_params import AXES, VALUE_MAX
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+MAX_DIGITS = len(str(VALUE_MAX))
+# A digit sits before every fixed part but the first; it anchors their in-context tokenization.
+_DIGIT_ANCHOR = "0"
+
+
+def is_number_prefix(digits: str) -> bool:
+    """Whether ``digits`` can start (or be) a valid value literal: no leading zero, at most VALUE_MAX."""
+    if not digits:
+        return True
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_DIGITS:
+        return False
+    if digits[0] == "0" and len(digits) > 1:
+        return False
+    return int(digits) <= VALUE_MAX
+
+
+def allowed_next_digits(digits: str) -> tuple[str, ...]:
+    """The single digits that may follow ``digits`` in a value slot ("" -> 0-9, "10" -> 0, "0" -> none)."""
+    return tuple(d for d in "0123456789" if is_number_prefix(digits + d))
+
+
+def can_end(digits: str) -> bool:
+    """A slot may close once it holds a complete number."""
+    return bool(digits) and is_number_prefix(digits)
+
+
+def skeleton_texts() -> tuple[str, ...]:
+    """The seven fixed parts around the six values, in output order."""
+    parts = ['{"' + AXES[0] + '":']
+    parts += [',"' + axis + '":' for axis in AXES[1:]]
+    parts.append("}")
+    return tuple(parts)
+
+
+def encode_after(tokenizer: PreTrainedTokenizerBase, context: str, text: str) -> list[int]:
+    """Token ids of ``text`` as it tokenizes right after ``context``.
+
+    Tokenizing a fragment alone can split it differently than inside the whole
+    answer (a SentencePiece tokenizer adds a word-start marker, a BPE merges
+    across the join), and the model only knows the boundaries of whole
+    answers. When the context's tokens are not a prefix of the joint
+    tokenization the fragment is tokenized alone.
+    """
+    context_ids = _encode(tokenizer, context)
+    joint_ids = _encode(tokenizer, context + text)
+    if joint_ids[: len(context_ids)] == context_ids and len(joint_ids) > len(context_ids):
+        return joint_ids[len(context_ids):]
+    return _encode(tokenizer, text)
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+class DigitTokens:
+    """The vocabulary's pure-digit tokens, and which of them may extend a number.
+
+    A token counts as a digit token when both its raw form and its decoded
+    text are ASCII digits: this keeps "▁4" (a SentencePiece word start, i.e.
+    " 4") and byte-fallback tokens out, and admits multi-digit tokens
+    ("42", "100") where a vocabulary has them. A multi-digit token is allowed
+    only if all of its digits keep the number valid.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.digits_by_id: dict[int, str] = {}
+        for token, token_id in tokenizer.get_vocab().items():
+            if token.isascii() and token.isdigit() and len(token) <= MAX_DIGITS:
+                if tokenizer.decode([token_id]) == token:
+                    self.digits_by_id[token_id] = token
+        self._id_by_digits = {digits: token_id for token_id, digits in sorted(self.digits_by_id.items())}
+        missing = [d for d in "0123456789" if d not in self._id_by_digits]
+        if missing:
+            raise ValueError(f"the tokenizer has no single-digit token for {', '.join(missing)}; "
+                             "constrained decoding needs one per digit")
+        self._continuations: dict[str, tuple[tuple[int, str], ...]] = {}
+
+    def continuations(self, digits: str) -> tuple[tuple[int, str], ...]:
+        """(token id, digits after it) for every digit token that keeps ``digits`` a valid number prefix."""
+        cached = self._continuations.get(digits)
+        if cached is None:
+            cached = tuple(
+                (token_id, digits + token)
+                for token_id, token in sorted(self.digits_by_id.items())
+                if is_number_prefix(digits + token)
+            )
+            self._continuations[digits] = cached
+        return cached
+
+    def encode_number(self, value: int) -> list[int]:
+        """Tokens for a value, longest digit tokens first (one token per digit on digit-splitting tokenizers)."""
+        text, ids = str(value), []
+        while text:
+            length = next(n for n in range(min(MAX_DIGITS, len(text)), 0, -1) if text[:n] in self._id_by_digits)
+            ids.append(self._id_by_digits[text[:length]])
+            text = text[length:]
+        return ids
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """One decoded answer: its tokens and text, the values, and the model's work."""
+
+    token_ids: list[int]
+    text: str
+    values: tuple[int, ...]
+    forward_passes: int
+    cached_prompt_tokens: int
+
+
+@dataclass
+class _Branch:
+    """A partial number in the expected-value enumeration: its tokens, digits and path probability."""
+
+    token_ids: tuple[int, ...]
+    digits: str
+    probability: float
+    logits: torch.Tensor | None = None
+
+
+class ConstrainedDecoder:
+    """Greedy or expected-value decoding of the JSON skeleton for one model and tokenizer.
+
+    ``answer_context`` is any rendered prompt ending with the chat template's
+    generation prompt: the opening fixed part is tokenized after it.
+
+    Expected mode, per value slot: the distribution over 0-100 is enumerated
+    over token paths. The slot-start logits give the first digit token; every
+    partial number that can still grow ("1"-"9", "10") is run through the
+    model, all of them in one batched pass per depth, to get the probability of
+    each further digit and of closing. Probabilities are renormalised over the
+    allowed tokens at each step, as the constraint leaves no other choice.
+    Approximation: a partial number whose path probability falls below
+    ``min_branch_probability`` is not expanded and its mass counts as the value
+    it has reached; with the default 1e-3 floor that moves an expectation by
+    at most about one point, and in practice by far less. The slot's value is the rounded expectation; its digits are
+    then fed with the next fixed part in one pass.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        answer_context: str,
+        min_branch_probability: float = 1e-3,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.digits = DigitTokens(tokenizer)
+        texts = skeleton_texts()
+        self.segments: tuple[tuple[int, ...], ...] = (
+            tuple(encode_after(tokenizer, answer_context, texts[0])),
+            *(tuple(encode_after(tokenizer, _DIGIT_ANCHOR, text)) for text in texts[1:]),
+        )
+        self.min_branch_probability = min_branch_probability
+        self._keeps_last_logits_only = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self._prefix_ids: list[int] = []
+        self._prefix_cache: Any = None
+
+    def cache_prefix(self, prefix_ids: Sequence[int]) -> None:
+        """Run the shared prompt prefix once; later requests starting with it skip those tokens."""
+        import torch
+
+        self._prefix_ids = list(prefix_ids)
+        self._prefix_cache = None
+        if self._prefix_ids:
+            from transformers import DynamicCache
+
+            self._prefix_cache = DynamicCache(config=self.model.config)
+            with torch.inference_mode():
+                self._forward([self._prefix_ids], self._prefix_cache)
+
+    def decode(self, prompt_ids: Sequence[int], expected: bool = False) -> DecodeResult:
+        """The answer to one rendered, tokenized prompt (batch 1)."""
+        import torch
+
+        with torch.inference_mode():
+            cache, cached = self._request_cache(prompt_ids)
+            # Tokens chosen or forced but not yet run through the model; the cache holds everything before them.
+            pending = list(prompt_ids[cached:]) + list(self.segments[0])
+            output = list(self.segments[0])
+            values: list[int] = []
+            passes = 0
+            for slot in range(len(AXES)):
+                closing = self.segments[slot + 1]
+                if expected:
+                    logits = self._forward([pending], cache)
+                    value, lookahead_passes = self._expected_value(logits[0], cache, closing[0])
+                    passes += 1 + lookahead_passes
+                    number = self.digits.encode_number(value)
+                    output += number
+                    pending = number
+                else:
+                    digits, pending, number_passes = self._greedy_number(pending, cache, closing[0], output)
+                    passes += number_passes
+                    value = int(digits)
+                values.append(value)
+                output += closing
+                pending = pending + list(closing)
+        text = self.tokenizer.decode(output, skip_special_tokens=True)
+        return DecodeResult(output, text, tuple(values), passes, cached)
+
+    def _greedy_number(
+        self, pending: list[int], cache: Any, closing_id: int, output: list[int],
+    ) -> tuple[str, list[int], int]:
+        """Argmax over the allowed digit tokens until the model closes the slot or the number cannot grow.
+
+        Returns the digits, the tokens still pending and the passes run;
+        chosen digit tokens are appended to ``output``.
+        """
+        import torch
+
+        digits, passes = "", 0
+        while True:
+            options = self.digits.continuations(digits)
+            if not options:
+                return digits, pending, passes
+            logits = self._forward([pending], cache)
+            passes += 1
+            candidates = [token_id for token_id, _ in options] + ([closing_id] if can_end(digits) else [])
+            choice = int(torch.argmax(logits[0, candidates]))
+            if choice == len(options):
+                return digits, [], passes
+            token_id, digits = options[choice]
+            output.append(token_id)
+            pending = [token_id]
+
+    def _expected_value(self, slot_logits: torch.Tensor, slot_cache: Any, closing_id: int) -> tuple[int, int]:
+        """Rounded expectation of the slot's value distribution, and the look-ahead passes it took."""
+        import torch
+
+        mass: dict[int, float] = defaultdict(float)
+        frontier = [_Branch((), "", 1.0, slot_logits)]
+        passes = 0
+        while frontier:
+            to_expand: list[_Branch] = []
+            for branch in frontier:
+                options = self.digits.continuations(branch.digits)
+                candidates = [token_id for token_id, _ in options]
+                closable = can_end(branch.digits)
+                if closable:
+                    candidates.append(closing_id)
+                probabilities = torch.softmax(branch.logits[candidates].float(), dim=-1).tolist()
+                if closable:
+                    mass[int(branch.digits)] += branch.probability * probabilities[-1]
+                for (token_id, digits), probability in zip(options, probabilities):
+                    child = _Branch((*branch.token_ids, token_id), digits, branch.probability * probability)
+                    if self.digits.continuations(digits) and child.probability >= self.min_branch_probability:
+                        to_expand.append(child)
+                    else:
+                        mass[int(digits)] += child.probability
+            if to_expand:
+                logits = self._lookahead(slot_cache, [branch.token_ids for branch in to_expand])
+                passes += 1
+                for branch, row in zip(to_expand, logits):
+                    branch.logits = row
+            frontier = to_expand
+        total = sum(mass.values())
+        expectation = sum(value * share for value, share in mass.items()) / total
+        return min(VALUE_MAX, max(0, round(expectation))), passes
+
+    def _lookahead(self, slot_cache: Any, paths: list[tuple[int, ...]]) -> torch.Tensor:
+        """Last-position logits for equal-length token paths from the slot start, batched over a cache copy."""
+        cache = copy.deepcopy(slot_cache)
+        cache.batch_repeat_interleave(len(paths))
+        return self._forward([list(path) for path in paths], cache)
+
+    def _request_cache(self, prompt_ids: Sequence[int]) -> tuple[Any, int]:
+        """A private copy of the prefix cache covering the longest shared start of the prompt, and its length.
+
+        The shared start is usually the whole cached prefix; it falls short
+        only when the tokenizer merges the prefix's last characters with the
+        request text, and then the copy is cropped to what still matches.
+        """
+        from transformers import DynamicCache
+
+        if self._prefix_cache is None:
+            return DynamicCache(config=self.model.config), 0
+        shared = 0
+        limit = min(len(self._prefix_ids), len(prompt_ids))
+        while shared < limit and self._prefix_ids[shared] == prompt_ids[shared]:
+            shared += 1
+        if shared == 0:
+            return DynamicCache(config=self.model.config), 0
+        cache = copy.deepcopy(self._prefix_cache)
+        if shared < len(self._prefix_ids):
+            cache.crop(shared - len(self._prefix_ids))  # transformers 5: a negative count of tokens to drop
+        return cache, shared
+
+    def _forward(self, rows: list[list[int]], cache: Any) -> torch.Tensor:
+        """Last-position logits, one row per input row; the model extends ``cache`` in place."""
+        import torch
+
+        input_ids = torch.tensor(rows, dtype=torch.long, device=self.model.device)
+        kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._keeps_last_logits_only else {}
+        outputs = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **kwargs)
+        return outputs.logits[:, -1, :]
