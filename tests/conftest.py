@@ -62,6 +62,7 @@ def redis_url(tmp_path_factory):
 
     server = start_redis(tmp_path_factory.mktemp("redis"))
     app.conf.broker_url = server.url
+    app.conf.result_backend = server.url
     yield server.url
     server.stop()
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "webapp.runs",
     "webapp.datasets",
     "webapp.evals",
+    "webapp.playground",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +116,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = FTLOOP_MAX_UPLOAD_BYTES
 # cost_per_100_requests_usd of local models: this hardware price x inference seconds.
 FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 
+# Playground: models kept warm in the inference worker, and how long a request may wait.
+FTLOOP_WARM_MODELS = env_int("FTLOOP_WARM_MODELS", 3, minimum=1)
+FTLOOP_PLAYGROUND_TIMEOUT_S = env_int("FTLOOP_PLAYGROUND_TIMEOUT_S", 120, minimum=1)
+FTLOOP_PLAYGROUND_MAX_CHARS = 500
+
 # A STARTED run whose worker has not written a heartbeat for this long is failed.
 FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)
 FTLOOP_LOG_TAIL_LINES = 200
@@ -131,6 +137,9 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# ...except the playground's predictions, which the web view waits for (one round trip).
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = 600
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "workers.tasks.train_*": {"queue": "gpu"},

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from webapp.datasets import views as dataset_views
 from webapp.evals import views as eval_views
+from webapp.playground import views as playground_views
 from webapp.runs import views as run_views
 
 urlpatterns = [
@@ -20,6 +21,10 @@ urlpatterns = [
     path("evals/compare/data.json", eval_views.compare_data, name="compare_data"),
     path("evals/criteria/", eval_views.criteria, name="criteria"),
     path("evals/criteria/<int:pk>/", eval_views.criterion_update, name="criterion_update"),
+    path("playground/", playground_views.playground, name="playground"),
+    path("playground/sample/", playground_views.sample, name="playground_sample"),
+    path("playground/<int:pk>/correct/", playground_views.correct, name="playground_correct"),
+    path("playground/corrections/", playground_views.corrections, name="corrections"),
     path("datasets/new/", dataset_views.dataset_new, name="dataset_new"),
     path("datasets/import/", dataset_views.dataset_import, name="dataset_import"),
     path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset_detail"),

@@ -2,6 +2,8 @@
 
 from webapp.datasets import stages
 from webapp.evals import stages as eval_stages
+from webapp.playground import inference
+from webapp.playground.models import PlaygroundRequest
 from webapp.runs import training
 from workers.base import StageTask
 from workers.celery import app
@@ -40,3 +42,15 @@ def evaluate(run, reporter):
 @app.task(base=StageTask)
 def verdict(run, reporter):
     return eval_stages.verdict(run, reporter)
+
+
+@app.task(ignore_result=False)
+def predict_playground(request_id):
+    """Inference queue: answer one playground request with warm models; the view waits for it."""
+    request = PlaygroundRequest.objects.get(pk=request_id)
+    try:
+        request.results = inference.answer(request.text, request.model_specs)
+    except Exception as exc:
+        request.error = f"{type(exc).__name__}: {exc}"
+    request.save(update_fields=["results", "error"])
+    return request_id

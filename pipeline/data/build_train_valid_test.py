@@ -22,18 +22,24 @@ STATS_FILE = "ft_split_stats.json"
 HISTOGRAM_BINS = 10
 
 
+# Rows written by these sources always train: designer corrections must reach the
+# next model, and must never leak into an eval set.
+TRAIN_ONLY_SOURCES = ("correction",)
+
+
 def split_rows(
     rows: Sequence[dict[str, Any]], seed: int, ratios: Sequence[float] = DEFAULT_RATIOS
 ) -> dict[str, list[dict[str, Any]]]:
     """Shuffle with `seed`, then cut; test takes the remainder so no row is lost."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
         raise ValueError(f"ratios must be three non-negative numbers summing to 1, got {list(ratios)}")
-    shuffled = list(rows)
+    pinned = [row for row in rows if row.get("teacher") in TRAIN_ONLY_SOURCES]
+    shuffled = [row for row in rows if row.get("teacher") not in TRAIN_ONLY_SOURCES]
     random.Random(seed).shuffle(shuffled)
     n_train = round(len(shuffled) * ratios[0])
     n_valid = round(len(shuffled) * ratios[1])
     return {
-        "train": shuffled[:n_train],
+        "train": shuffled[:n_train] + pinned,
         "valid": shuffled[n_train : n_train + n_valid],
         "test": shuffled[n_train + n_valid :],
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from pipeline.data.build_train_valid_test import SPLITS, split_rows, split_stats, write_splits
 from pipeline.data.generate_frozen_eval_set import freeze as freeze_rows
@@ -19,8 +20,10 @@ from pipeline.data.generate_teacher_pairs import Band, generate_pairs
 from pipeline.data.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from pipeline.data.quality_filter import quality_filter
 from pipeline.data.teachers import get_teacher
+from pipeline.tasks.hidden_params import constraints_for
 from webapp.datasets.models import DroppedExample, Example, FrozenEvalSet
-from webapp.runs.models import StageRun
+from webapp.playground.models import Correction
+from webapp.runs.models import Cycle, StageRun
 from webapp.runs.reporting import RunReporter
 
 GENERATED, KEPT, DROPPED, FILTER_REPORT = "generated.jsonl", "kept.jsonl", "dropped.jsonl", "filter_report.json"
@@ -38,9 +41,36 @@ def generate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         oversample=[Band.parse(band) for band in params.get("oversample", [])],
         on_progress=reporter.on_progress,
     )
-    write_jsonl(dataset.directory / GENERATED, rows)
-    reporter.on_log(f"wrote {len(rows)} pairs")
-    return {"generated": len(rows)}
+    corrections = designer_corrections(dataset) if Cycle.objects.filter(dataset=dataset).exists() else []
+    if corrections:
+        reporter.on_log(f"adding {len(corrections)} designer corrections (train split only)")
+    write_jsonl(dataset.directory / GENERATED, rows + corrections)
+    reporter.on_log(f"wrote {len(rows) + len(corrections)} pairs")
+    return {"generated": len(rows), "corrections": len(corrections)}
+
+
+def designer_corrections(dataset) -> list[dict[str, Any]]:
+    """Playground corrections not used yet (or already claimed by this dataset, on a re-run), marked used by it."""
+    rows = []
+    with transaction.atomic():
+        pending = Correction.objects.select_for_update().filter(
+            Q(used_in_dataset__isnull=True) | Q(used_in_dataset=dataset)).select_related("request")
+        for correction in pending:
+            target = correction.training_target
+            if target is None:
+                continue
+            rows.append({
+                "id": f"c{correction.pk:06d}",
+                "request_text": correction.request.text,
+                "language": correction.language,
+                "target": target,
+                "constraints": constraints_for(target),
+                "teacher": "correction",
+                "usage": {},
+            })
+            correction.used_in_dataset = dataset
+            correction.save(update_fields=["used_in_dataset"])
+    return rows
 
 
 def filter_rows(run: StageRun, reporter: RunReporter) -> dict[str, Any]:

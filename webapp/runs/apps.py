@@ -1,14 +1,16 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-# Engineers start, cancel and re-queue runs; designers look (the playground comes later).
+# Engineers start, cancel and re-queue runs; designers use the playground and spot-check.
+PLAYGROUND = ["playground.add_playgroundrequest", "playground.add_correction", "playground.view_correction"]
 ROLE_PERMISSIONS = {
     "engineers": [
         "runs.add_stagerun", "runs.change_stagerun", "runs.view_stagerun",
         "datasets.add_dataset", "datasets.change_dataset", "datasets.view_dataset",
         "evals.change_acceptancecriterion", "evals.view_acceptancecriterion",
+        *PLAYGROUND,
     ],
-    "designers": ["runs.view_stagerun", "datasets.view_dataset"],
+    "designers": ["runs.view_stagerun", "datasets.view_dataset", *PLAYGROUND],
 }
 
 
