@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import hashlib
 import json
-import math
 import os
 import shutil
 import signal
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, TrainerCallback
     from trl import SFTTrainer
 
+# base_models.DEFAULT_BASE_MODEL, spelled out because this file also runs alone (uv run).
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 # "sft" trains every chat example as given. The others belong to the multiple_choice
 # task type (DESIGN §3), whose data format this trainer does not read yet.
@@ -241,6 +241,7 @@ def resolve_precision(bf16: bool, fp16: bool) -> str:
 
 
 def describe_device(precision: str, load_in_4bit: bool) -> DeviceInfo:
+    """The device this process trains on, named as a person reading the run page would want it."""
     import platform
 
     import torch
@@ -338,7 +339,7 @@ def build_trainer(
         logging_steps=config.logging_steps,
         eval_strategy="steps" if eval_dataset is not None else "no",
         eval_steps=config.eval_steps,
-        # Saving is driven by time and by stop requests (TimedCheckpointCallback, StopCallback).
+        # Saving is driven by wall time and by stop requests (make_callbacks), not by step counts.
         save_strategy="no",
         save_total_limit=config.keep_checkpoints,
         seed=config.seed,
@@ -494,6 +495,8 @@ def _short(value: Any) -> str:
 
 @dataclass
 class CheckpointInfo:
+    """A saved checkpoint and where it stood, read back from its ``trainer_state.json``."""
+
     path: str
     step: int
     num_input_tokens_seen: int
@@ -515,6 +518,7 @@ def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[CheckpointInfo]
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Content hash for the run card: names the exact data an adapter was trained on."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -594,7 +598,8 @@ def train(
     with signal_guard:
         output = trainer.train(resume_from_checkpoint=resume_from.path if resume_from else None)
     state = trainer.state
-    status = stop.status
+    # A stop that lands on the last step still leaves a finished run.
+    status = STATUS_COMPLETED if state.global_step >= state.max_steps else stop.status
     if torch.cuda.is_available():
         device.peak_memory_bytes = int(torch.cuda.max_memory_allocated())
 
@@ -624,7 +629,7 @@ def train(
         duration_seconds=time.monotonic() - started,
         device=device,
         checkpoints=[checkpoint.path for checkpoint in list_checkpoints(output_dir)],
-        stop_signal=stop.signal_number,
+        stop_signal=stop.signal_number if status == STATUS_INTERRUPTED else None,
     )
     _write_json_atomically(Path(result.run_card_path), _run_card(config, model_path, result))
     if on_progress:
@@ -668,6 +673,7 @@ def _run_card(config: SFTRunConfig, model_path: str, result: TrainResult) -> dic
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The seed's CLI flags, plus the ones checkpoints and evaluation need; defaults from SFTRunConfig."""
     defaults = SFTRunConfig(train_file="", output_dir="")
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.train.sft",
@@ -715,12 +721,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> SFTRunConfig:
+    """SFTRunConfig from parsed flags; its validation errors become usage errors."""
     values = vars(args).copy()
     values["target_modules"] = parse_target_modules(values["target_modules"])
     return SFTRunConfig(**values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry; the exit status tells a queue whether to run it again (128+N after signal N)."""
     parser = build_parser()
     try:
         config = config_from_args(parser.parse_args(argv))

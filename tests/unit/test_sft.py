@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tasks.hidden_params import chat_messages, format_target
+from pipeline.tasks.hidden_params import chat_messages
 from pipeline.train.sft import (
     SFTRunConfig,
     StopRequest,
@@ -32,8 +32,9 @@ from pipeline.train.sft import (
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]
 CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 REQUESTS = [
     "calm rainy jazz for a quiet library", "loud festival drums at sunset", "warm acoustic guitar by the fire",
@@ -49,6 +50,17 @@ def write_chat_jsonl(path: Path, rows: int, seed: int) -> Path:
             target = [rng.randint(0, 100) for _ in range(6)]
             handle.write(json.dumps({"messages": chat_messages(REQUESTS[index % len(REQUESTS)], target)}) + "\n")
     return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """A 64-wide model gains nothing from threads, and on a busy 2-core box they spin against each other (~8x)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +87,7 @@ def tiny_model(tmp_path_factory, data) -> Path:
                                         chat_template=CHATML)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         initializer_range=0.2,  # large enough logits for the loss to fall in a few LoRA steps
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     directory = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(directory)
@@ -93,9 +106,8 @@ def run_config(tiny_model: Path, data: dict[str, Path], output_dir: Path, **over
 def test_it_masks_every_prompt_token_and_keeps_the_answer_and_its_end_token(tiny_model, data, tmp_path):
     trainer = build_trainer(run_config(tiny_model, data, tmp_path))
     tokenizer = trainer.processing_class
-    messages = chat_messages(REQUESTS[0], [10, 80, 30, 90, 40, 70])
-    example = next(row for row in trainer.train_dataset
-                   if tokenizer.decode(row["input_ids"]) == tokenizer.apply_chat_template(messages, tokenize=False))
+    messages = json.loads(data["train"].read_text().splitlines()[0])["messages"]
+    example = trainer.train_dataset[0]
     prompt_ids = tokenizer.apply_chat_template(messages[:2], add_generation_prompt=True, tokenize=True,
                                                return_dict=True)["input_ids"]
     input_ids, labels = example["input_ids"], example["labels"]
@@ -104,7 +116,7 @@ def test_it_masks_every_prompt_token_and_keeps_the_answer_and_its_end_token(tiny
     assert labels[:len(prompt_ids)] == [-100] * len(prompt_ids)
     assert labels[len(prompt_ids):] == input_ids[len(prompt_ids):]
     trained = tokenizer.decode(labels[len(prompt_ids):])
-    assert trained.startswith(format_target([10, 80, 30, 90, 40, 70]) + "<|im_end|>")
+    assert trained.startswith(messages[2]["content"] + "<|im_end|>")
     assert tokenizer.eos_token_id in labels
 
 
@@ -173,25 +185,26 @@ def test_a_cancelled_run_keeps_a_checkpoint_and_the_next_run_resumes_to_the_plan
 
 def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes_at_that_step(tiny_model, data, tmp_path):
     command = [sys.executable, "-m", "pipeline.train.sft", "--model-name", str(tiny_model),
-               "--train-file", str(data["train"]), "--output-dir", str(tmp_path), "--max-steps", "150",
+               "--train-file", str(data["train"]), "--output-dir", str(tmp_path), "--max-steps", "30",
                "--batch-size", "4", "--logging-steps", "1", "--lora-r", "4", "--max-seq-length", "256"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+           "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
     for line in first.stdout:
         output.append(line)
-        if line.startswith("step 3/150"):
+        if line.startswith("step 2/30"):
             first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == 128 + signal.SIGTERM, "".join(output[-20:])
     saved = list_checkpoints(tmp_path)
-    assert len(saved) == 1 and 3 <= saved[0].step < 150, "".join(output[-20:])
+    assert len(saved) == 1 and 2 <= saved[0].step < 30, "".join(output[-20:])
 
     second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     card = json.loads((tmp_path / "run_card.json").read_text())
     assert card["resumed_from_step"] == saved[0].step
-    assert (card["steps_done"], card["total_steps"], card["status"]) == (150, 150, "completed")
+    assert (card["steps_done"], card["total_steps"], card["status"]) == (30, 30, "completed")
     assert f"resuming from {saved[0].path} (step {saved[0].step})" in second.stdout
 
 
@@ -199,7 +212,7 @@ def test_timed_checkpoints_fire_after_the_interval_and_at_the_last_step():
     from transformers import TrainerControl, TrainerState
 
     now = [0.0]
-    timed = make_callbacks(StopRequest(), checkpoint_minutes=5, clock=lambda: now[0])[0]
+    timed = make_callbacks(StopRequest(), checkpoint_minutes=5, clock=lambda: now[0])[1]
     state, control = TrainerState(max_steps=100), TrainerControl()
     timed.on_train_begin(None, state, control)
 
