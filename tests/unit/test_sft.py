@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.tasks.hidden_params import chat_messages
+from tests.tiny_model import make_tiny_llama
 from pipeline.train.sft import (
     SFTRunConfig,
     StopRequest,
@@ -31,11 +32,6 @@ from pipeline.train.sft import (
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 REQUESTS = [
     "calm rainy jazz for a quiet library", "loud festival drums at sunset", "warm acoustic guitar by the fire",
     "bright synth arpeggios in a neon city", "old vinyl ballad from my childhood", "complex progressive odyssey",
@@ -72,27 +68,8 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, data) -> Path:
-    """A random 2-layer Llama and a 320-token byte-level BPE with a ChatML template, saved like a hub model."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
     texts = [m["content"] for line in data["train"].read_text().splitlines() for m in json.loads(line)["messages"]]
-    backend.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=320, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        chat_template=CHATML)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         initializer_range=0.2,  # large enough logits for the loss to fall in a few LoRA steps
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    directory = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), texts)
 
 
 def run_config(tiny_model: Path, data: dict[str, Path], output_dir: Path, **overrides) -> SFTRunConfig:
