@@ -7,12 +7,18 @@ instead of sampling it:
 - The fixed parts (``{"energy":``, ``,"warmth":``, ..., ``}``) are appended as
   tokens, never sampled, and each run of them is fed to the model in one
   forward pass. Only the value slots need model decisions, so a request takes
-  about three forward passes per value instead of one per output token.
+  two or three forward passes per value instead of one per output token
+  (about seven per value with SmolLM2's tokenizer).
 - In a value slot only digit tokens that keep the number a valid 0-100 literal
   without leading zeros are allowed ("0" ends the number, "10" may only grow to
   "100"); the slot ends when the model prefers the token that opens the next
   fixed part, or when the number cannot grow. Every output parses with
   ``hidden_params.parse``.
+- Only the logits of tokens a slot can take (digit tokens and the tokens that
+  open a fixed part) are computed, instead of the whole vocabulary: the output
+  layer is a fifth of a small model's work per token. A model whose logits are
+  more than a linear map of its decoder's last hidden state (soft-capping,
+  scaling) fails a check at construction and keeps the full output layer.
 - The KV cache of the prompt prefix shared by all requests (system prompt,
   few-shot turns, chat-template head up to the user text) is computed once and
   copied per request (``copy.deepcopy``, as the transformers cache docs do for
@@ -178,8 +184,9 @@ class ConstrainedDecoder:
     Approximation: a partial number whose path probability falls below
     ``min_branch_probability`` is not expanded and its mass counts as the value
     it has reached; with the default 1e-3 floor that moves an expectation by
-    at most about one point, and in practice by far less. The slot's value is the rounded expectation; its digits are
-    then fed with the next fixed part in one pass.
+    at most about one point, and in practice by far less. The slot's value is
+    the rounded expectation; its digits are then fed with the next fixed part
+    in one pass.
     """
 
     def __init__(
@@ -199,8 +206,17 @@ class ConstrainedDecoder:
         )
         self.min_branch_probability = min_branch_probability
         self._keeps_last_logits_only = "logits_to_keep" in inspect.signature(model.forward).parameters
+        # The only tokens a decision ever looks at: digits, and the first token of each fixed part after a value.
+        self._slot_token_ids = sorted(set(self.digits.digits_by_id) | {segment[0] for segment in self.segments[1:]})
+        self._column = {token_id: column for column, token_id in enumerate(self._slot_token_ids)}
+        self._head = self._restricted_head()
         self._prefix_ids: list[int] = []
         self._prefix_cache: Any = None
+
+    @property
+    def restricted_head(self) -> bool:
+        """Whether forward passes compute logits for the slot tokens only (see the module docstring)."""
+        return self._head is not None
 
     def cache_prefix(self, prefix_ids: Sequence[int]) -> None:
         """Run the shared prompt prefix once; later requests starting with it skip those tokens."""
@@ -263,7 +279,7 @@ class ConstrainedDecoder:
             logits = self._forward([pending], cache)
             passes += 1
             candidates = [token_id for token_id, _ in options] + ([closing_id] if can_end(digits) else [])
-            choice = int(torch.argmax(logits[0, candidates]))
+            choice = int(torch.argmax(logits[0, [self._column[token_id] for token_id in candidates]]))
             if choice == len(options):
                 return digits, [], passes
             token_id, digits = options[choice]
@@ -285,7 +301,8 @@ class ConstrainedDecoder:
                 closable = can_end(branch.digits)
                 if closable:
                     candidates.append(closing_id)
-                probabilities = torch.softmax(branch.logits[candidates].float(), dim=-1).tolist()
+                columns = [self._column[token_id] for token_id in candidates]
+                probabilities = torch.softmax(branch.logits[columns].float(), dim=-1).tolist()
                 if closable:
                     mass[int(branch.digits)] += branch.probability * probabilities[-1]
                 for (token_id, digits), probability in zip(options, probabilities):
@@ -332,11 +349,45 @@ class ConstrainedDecoder:
             cache.crop(shared - len(self._prefix_ids))  # transformers 5: a negative count of tokens to drop
         return cache, shared
 
+    def _restricted_head(self) -> tuple[Any, torch.Tensor, torch.Tensor | None] | None:
+        """(decoder, weight rows, bias) of the output layer for the slot tokens, if the model's logits are just that.
+
+        Checked on a probe rather than assumed: ``get_decoder`` is a
+        best-effort lookup, and some architectures transform their logits.
+        The rows are a copy, so the weights must be final (adapters merged)
+        before a decoder is built.
+        """
+        import torch
+
+        head = self.model.get_output_embeddings()
+        if not isinstance(head, torch.nn.Linear):
+            return None
+        decoder = self.model.get_decoder()
+        ids = torch.tensor(self._slot_token_ids, device=self.model.device)
+        restricted = (decoder, head.weight.detach()[ids], None if head.bias is None else head.bias.detach()[ids])
+        probe = torch.tensor([list(self.segments[0])], device=self.model.device)
+        with torch.inference_mode():
+            try:
+                hidden = decoder(input_ids=probe).last_hidden_state[0, -1]
+            except (AttributeError, TypeError, ValueError):
+                return None
+            expected = self.model(input_ids=probe).logits[0, -1, ids].float()
+            actual = torch.nn.functional.linear(hidden, *restricted[1:]).float()
+        tolerance = 1e-3 if hidden.dtype == torch.float32 else 5e-2
+        return restricted if torch.allclose(actual, expected, rtol=tolerance, atol=tolerance) else None
+
     def _forward(self, rows: list[list[int]], cache: Any) -> torch.Tensor:
-        """Last-position logits, one row per input row; the model extends ``cache`` in place."""
+        """Last-position logits of the slot tokens (columns: ``_column``), one row per input row.
+
+        The model extends ``cache`` in place.
+        """
         import torch
 
         input_ids = torch.tensor(rows, dtype=torch.long, device=self.model.device)
+        if self._head is not None:
+            decoder, weight, bias = self._head
+            hidden = decoder(input_ids=input_ids, past_key_values=cache, use_cache=True).last_hidden_state
+            return torch.nn.functional.linear(hidden[:, -1, :], weight, bias)
         kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._keeps_last_logits_only else {}
         outputs = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, **kwargs)
-        return outputs.logits[:, -1, :]
+        return outputs.logits[:, -1, self._slot_token_ids]

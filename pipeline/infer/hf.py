@@ -7,8 +7,9 @@ shows the base model the same instruction plus k solved train examples as
 earlier chat turns, which is the fair "no training" competitor.
 
 Decode modes:
-- ``free``: plain greedy ``generate`` bounded by ``max_new_tokens``; what any
-  chat model does, and the latency baseline the benchmark compares against.
+- ``free``: plain greedy ``generate`` of the whole prompt, bounded by
+  ``max_new_tokens``; what any chat model does, and the latency baseline the
+  benchmark compares against (so it never uses the prefix cache).
 - ``constrained``: the JSON skeleton forced, greedy digits (``constrained.py``),
   with the prompt prefix's KV cache reused across requests.
 - ``expected``: as constrained, each value the expectation of the model's
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.infer.base import Prediction
 from pipeline.infer.constrained import ConstrainedDecoder, encode_after
-from pipeline.tasks.hidden_params import AXES, SYSTEM_PROMPT, VALUE_MAX, chat_messages, format_target
+from pipeline.tasks.hidden_params import AXES, VALUE_MAX, chat_messages, format_target
 
 if TYPE_CHECKING:
     import torch
@@ -148,7 +149,8 @@ class HFPredictor:
 
     def render(self, text: str) -> str:
         """The prompt string the model sees, ending with the template's generation prompt."""
-        return self.loaded.tokenizer.apply_chat_template(self.messages(text), tokenize=False, add_generation_prompt=True)
+        return self.loaded.tokenizer.apply_chat_template(
+            self.messages(text), tokenize=False, add_generation_prompt=True)
 
     def prompt_ids(self, text: str) -> list[int]:
         # The template writes any special tokens itself; the tokenizer must not add another BOS.

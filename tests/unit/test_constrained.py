@@ -252,3 +252,24 @@ def test_the_expected_value_is_the_mean_of_the_enumerated_value_distribution():
         expectation += probability * value
 
     assert decoder.decode(ids, expected=True).values[0] == round(expectation)
+
+
+def test_only_slot_token_logits_are_computed_unless_the_model_transforms_its_logits():
+    from transformers import LlamaForCausalLM
+
+    class HalvedLogitsLlama(LlamaForCausalLM):
+        def forward(self, *args, **kwargs):
+            outputs = super().forward(*args, **kwargs)
+            outputs.logits = outputs.logits / 2
+            return outputs
+
+    tokenizer = tiny_tokenizer("split")
+    model = tiny_model(tokenizer, seed=6, init_range=0.5)
+    halved = HalvedLogitsLlama(model.config).eval()
+    halved.load_state_dict(model.state_dict())
+    restricted, full = decoder_for(model, tokenizer), decoder_for(halved, tokenizer)
+    ids = prompt_ids(tokenizer, "bright loud synth")
+
+    assert restricted.restricted_head and not full.restricted_head
+    # Halving changes no argmax, so both paths must pick the same tokens.
+    assert full.decode(ids).token_ids == restricted.decode(ids).token_ids
