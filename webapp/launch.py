@@ -40,9 +40,10 @@ class Stack:
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.redis = None
 
-    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                   env={**os.environ, **(env or {})})
         self.processes.append((name, process))
         return process
 
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"worker-{queue}",
                 [python, "-m", "celery", "-A", "workers", "worker", "-Q", queue, "-P", "solo",
                  "-n", f"{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+                env={"FTLOOP_TORCH_THREADS": "1"} if queue == "inference" and "FTLOOP_TORCH_THREADS" not in os.environ else None,
             )
         stack.spawn("web", [python, "manage.py", "runserver", f"{args.host}:{args.port}", "--noreload"])
         url = f"http://{args.host}:{args.port}/"

@@ -120,6 +120,8 @@ FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 FTLOOP_WARM_MODELS = env_int("FTLOOP_WARM_MODELS", 3, minimum=1)
 FTLOOP_PLAYGROUND_TIMEOUT_S = env_int("FTLOOP_PLAYGROUND_TIMEOUT_S", 120, minimum=1)
 FTLOOP_PLAYGROUND_MAX_CHARS = 500
+# torch CPU threads in a worker; 0 keeps torch's default (the launcher gives the inference worker 1).
+FTLOOP_TORCH_THREADS = env_int("FTLOOP_TORCH_THREADS", 0, minimum=0)
 
 # A STARTED run whose worker has not written a heartbeat for this long is failed.
 FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)

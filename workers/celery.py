@@ -3,9 +3,25 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("ftloop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
+
+
+@worker_init.connect
+def _limit_torch_threads(**_) -> None:
+    """FTLOOP_TORCH_THREADS caps torch's CPU threads in this worker (0: torch's default).
+
+    On a small CPU a single-threaded inference worker answers faster than one
+    fighting the training worker for both cores.
+    """
+    from django.conf import settings
+
+    if settings.FTLOOP_TORCH_THREADS:
+        import torch
+
+        torch.set_num_threads(settings.FTLOOP_TORCH_THREADS)
