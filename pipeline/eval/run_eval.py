@@ -25,27 +25,6 @@ from pipeline.infer.rule_baseline import RuleBaseline
 MODES = ("rule_baseline", "prompt_baseline", "fine_tuned")
 DECODE_MODES = ("free", "constrained", "expected")
 DEFAULT_FEW_SHOT_K = 4
-_BACKEND_FUNCTIONS = ("load_model", "few_shot_examples", "prompt_baseline", "fine_tuned")
-
-
-class PredictorUnavailable(RuntimeError):
-    """The mode needs a model backend that this installation or checkout does not have."""
-
-
-def _model_backend(mode: str) -> ModuleType:
-    """pipeline.infer.hf, imported only for the model modes: the rule baseline, --help and tests need no torch."""
-    try:
-        from pipeline.infer import hf
-    except ImportError as exc:
-        raise PredictorUnavailable(
-            f"{mode} needs pipeline.infer.hf and its model dependencies (torch, transformers): {exc}"
-        ) from exc
-    missing = [name for name in _BACKEND_FUNCTIONS if not hasattr(hf, name)]
-    if missing:
-        raise PredictorUnavailable(f"{mode} needs pipeline.infer.hf.{', '.join(missing)}")
-    return hf
-
-
 def predictor_factory(
     mode: str,
     *,
@@ -72,7 +51,7 @@ def predictor_factory(
         return RuleBaseline()
     if mode == "fine_tuned" and not adapter:
         raise ValueError("fine_tuned needs an adapter")
-    hf = _model_backend(mode)
+    from pipeline.infer import hf  # imported here: the rule baseline and --help need no torch
     from pipeline.train.base_models import DEFAULT_BASE_MODEL
 
     loaded = hf.load_model(model_name or DEFAULT_BASE_MODEL, adapter)
@@ -144,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seed=args.seed,
             extra_provenance={"decode": args.decode} if args.decode else None,
         )
-    except (PredictorUnavailable, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         parser.error(str(exc))
     metrics_out = args.metrics_out or default_metrics_path(args.out)
     write_result(result, args.out, metrics_out)

@@ -1,8 +1,6 @@
 """run_eval: batching, callbacks, per-example rows, provenance, long-format rows, and the two CLIs."""
 
 import json
-import sys
-import types
 
 import pytest
 
@@ -13,8 +11,7 @@ from pipeline.eval.metrics import CostModel
 from pipeline.eval.runner import EvalStopped, code_commit, metric_rows, run_eval
 from pipeline.infer.base import Prediction
 from pipeline.infer.rule_baseline import RuleBaseline
-from pipeline.tasks.hidden_params import AXES, constraints_for, format_target
-from pipeline.train.base_models import DEFAULT_BASE_MODEL
+from pipeline.tasks.hidden_params import AXES, constraints_for, format_target, parse
 
 TARGETS = [
     (80, 20, 50, 50, 50, 50),  # neutral errors: 30 30 0 0 0 0
@@ -185,32 +182,30 @@ def test_run_eval_cli_rejects_bad_modes(tmp_path, monkeypatch, capsys, argv, mes
     assert message in capsys.readouterr().err
 
 
-def test_model_modes_say_clearly_when_the_backend_is_missing(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pipeline.infer.hf", None)  # import fails as if not installed
-    with pytest.raises(run_eval_cli.PredictorUnavailable, match="prompt_baseline needs pipeline.infer.hf"):
-        run_eval_cli.predictor_factory("prompt_baseline", model_name="m")
+def test_model_modes_build_real_predictors_from_a_local_model(tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
 
+    from tests.tiny_model import make_tiny_llama
 
-def fake_backend(calls):
-    """Stands in for pipeline.infer.hf: records how the factory wires the model predictors."""
-    backend = types.ModuleType("pipeline.infer.hf")
-    backend.load_model = lambda name, adapter: calls.append(("load", name, adapter)) or f"loaded {name}"
-    backend.few_shot_examples = lambda rows, k, seed: [(row["request_text"], row["target"]) for row in rows[:k]]
-    backend.fine_tuned = lambda loaded, **options: ("fine_tuned", loaded, options)
-    backend.prompt_baseline = lambda loaded, examples, **options: ("prompt_baseline", loaded, examples, options)
-    return backend
-
-
-def test_model_modes_load_through_the_hf_backend(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setitem(sys.modules, "pipeline.infer.hf", fake_backend(calls))
-    tuned = run_eval_cli.predictor_factory("fine_tuned", adapter="adapters/7", decode="constrained")
-    assert tuned == ("fine_tuned", f"loaded {DEFAULT_BASE_MODEL}", {"decode": "constrained"})
+    base = make_tiny_llama(tmp_path / "tiny", [row["request_text"] for row in examples()] + [format_target([1] * 6)])
+    adapter = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=4, target_modules=["q_proj", "v_proj"])
+                   ).save_pretrained(adapter)
     train = write_jsonl(tmp_path / "train.jsonl", examples())
-    baseline = run_eval_cli.predictor_factory("prompt_baseline", model_name="m", few_shot_path=train, few_shot_k=2)
-    shown = [(row["request_text"], row["target"]) for row in examples()[:2]]
-    assert baseline == ("prompt_baseline", "loaded m", shown, {})
-    assert calls == [("load", DEFAULT_BASE_MODEL, "adapters/7"), ("load", "m", None)]
+
+    tuned = run_eval_cli.predictor_factory("fine_tuned", model_name=str(base), adapter=str(adapter), decode="constrained")
+    assert (tuned.name, tuned.model_id, tuned.adapter) == ("fine_tuned", str(base), str(adapter))
+    baseline = run_eval_cli.predictor_factory("prompt_baseline", model_name=str(base), few_shot_path=train, few_shot_k=2)
+    assert baseline.name == "prompt_baseline" and len(baseline.few_shot) == 2 and baseline.adapter is None
+    for predictor in (tuned, baseline):
+        answer = predictor.predict([examples()[0]["request_text"]])[0]
+        assert parse(answer.raw) is not None and answer.latency_ms > 0
+
+
+def test_fine_tuned_needs_an_adapter():
+    with pytest.raises(ValueError, match="fine_tuned needs an adapter"):
+        run_eval_cli.predictor_factory("fine_tuned", model_name="m")
 
 
 @pytest.mark.parametrize("module", [run_eval_cli, aggregate_metrics])

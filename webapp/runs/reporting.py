@@ -42,10 +42,10 @@ class RunReporter:
         if self.update_progress(done, total):
             self.check_cancel()
 
-    def update_progress(self, done: int, total: int) -> bool:
-        """Write progress (throttled); True when it was written. Never raises a cancel."""
+    def update_progress(self, done: int, total: int, force: bool = False) -> bool:
+        """Write progress (throttled unless forced); True when it was written. Never raises a cancel."""
         now = time.monotonic()
-        if done < total and now - self._last_progress < self.PROGRESS_EVERY_S:
+        if not force and done < total and now - self._last_progress < self.PROGRESS_EVERY_S:
             return False
         self._last_progress = now
         StageRun.objects.filter(pk=self.run_id).update(

@@ -49,6 +49,7 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         should_stop=reporter.should_stop,
         handle_signals=False,  # Celery owns the signals; a warm shutdown reaches us through should_stop
     )
+    reporter.update_progress(result.steps_done, result.total_steps, force=True)
     where = f"at step {result.steps_done}/{result.total_steps}"
     if result.status != "completed":
         if reporter.cancel_requested():
