@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                 data={"size": args.size, "seed": args.seed, "language": args.language, "teacher": "template"},
                 training={"model_name": args.model, "num_epochs": 1.0, "max_steps": args.max_steps,
                           "learning_rate": args.learning_rate, "batch_size": 8, "lora_r": 16, "load_in_4bit": False,
-                          "max_seq_length": 256, "eval_steps": 50},
+                          "max_seq_length": 256, "logging_steps": 2,
+                          "eval_steps": max(5, args.max_steps // 4) if args.max_steps > 0 else 50},
                 evaluation={"decode": "constrained"},
                 user=admin,
             )

@@ -30,6 +30,7 @@ class TrainingForm(forms.Form):
     lora_dropout = forms.FloatField(label=_("LoRA dropout"), initial=0.05, min_value=0, max_value=0.9)
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     eval_steps = forms.IntegerField(label=_("Evaluate every N steps"), initial=50, min_value=1)
+    logging_steps = forms.IntegerField(label=_("Log the loss every N steps"), initial=5, min_value=1)
     checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, min_value=0.01, max_value=600)
     seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
 
