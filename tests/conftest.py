@@ -114,8 +114,11 @@ class WorkerProcess:
 @pytest.fixture
 def start_worker(redis_url, transactional_db, settings, tmp_path):
     """Factory: start_worker() -> WorkerProcess; all are stopped at teardown."""
+    import redis
     from django.db import connection
 
+    # Messages other tests queued without a worker would otherwise run now, against reused row ids.
+    redis.Redis.from_url(redis_url).flushdb()
     workers: list[WorkerProcess] = []
 
     def start() -> WorkerProcess:

@@ -30,6 +30,7 @@
   document.addEventListener("input", (event) => { if (event.target.name === "text") document.getElementById("sample-target").value = ""; });
   document.addEventListener("htmx:afterSwap", draw);
   document.addEventListener("DOMContentLoaded", () => {
+    document.body.dataset.playgroundReady = "1";  // keyboard shortcuts and charts are live from here
     draw();
     const button = document.getElementById("sample-button");
     if (!button) return;

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_designer_types_a_request_and_reads_six_values_from_two_models(browser_page, live_server, designer,
-                                                                         start_worker):
+                                                                         start_worker, settings):
+    settings.FTLOOP_PLAYGROUND_TIMEOUT_S = 600  # a cold SmolLM2 load on a busy 2-core machine
     start_worker()
     dataset = start_data_cycle(size=200, seed=5, language="en")
     wait_for(lambda: dataset.runs.filter(status=StageRun.Status.SUCCESS).count() == 4, timeout=120, message="data")
@@ -31,11 +32,12 @@ def test_a_designer_types_a_request_and_reads_six_values_from_two_models(browser
     page.fill("input[name=password]", "pw-des-123")
     page.click("button[type=submit]")
     page.get_by_role("link", name="Playground").click()
+    page.wait_for_selector("body[data-playground-ready]")  # the deferred scripts ran: Ctrl+Enter is wired
     page.fill("textarea[name=text]", "Something cozy and acoustic for a rainy cafe, like an old cassette")
     page.check(f"input[name=models][value='run:{run.pk}']")
     page.locator("textarea[name=text]").press("Control+Enter")
 
-    page.wait_for_selector(".result[data-model='rule_baseline'] [data-testid=raw]", timeout=240_000)
+    page.wait_for_selector(".result[data-model='rule_baseline'] [data-testid=raw]", timeout=600_000)
     page.wait_for_selector(f".result[data-model='run:{run.pk}'] [data-testid=raw]")
     for spec in ("rule_baseline", f"run:{run.pk}"):
         raw = page.locator(f".result[data-model='{spec}'] [data-testid=raw]").inner_text()
