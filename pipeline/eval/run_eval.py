@@ -14,7 +14,6 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.metrics import CostModel

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from pipeline.data.jsonl import read_jsonl
