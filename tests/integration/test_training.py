@@ -38,7 +38,7 @@ def params(base, **overrides):
     values = {"model_name": base, "num_epochs": 1.0, "max_steps": 40, "learning_rate": 5e-3, "batch_size": 4,
               "gradient_accumulation_steps": 1, "max_seq_length": 256, "warmup_ratio": 0.0, "lora_r": 8,
               "lora_alpha": 16, "lora_dropout": 0.0, "load_in_4bit": False, "eval_steps": 10,
-              "checkpoint_minutes": 5.0, "seed": 1}
+              "checkpoint_minutes": 5.0, "seed": 1, "logging_steps": 5}
     return values | overrides
 
 
