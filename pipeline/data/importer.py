@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import ja_ratio
+from pipeline.data.quality_filter import detect_language
 from pipeline.data.teachers import LANGUAGES
 from pipeline.tasks.hidden_params import constraints_for, record_from_json
 
@@ -50,7 +50,7 @@ def parse_import(lines: Iterable[bytes | str], max_errors: int = 20) -> list[dic
             continue
         try:
             text, target = record_from_json(obj)
-            language = obj.get("language") or ("ja" if ja_ratio(text) >= 0.5 else "en")
+            language = obj.get("language") or detect_language(text)
             if language not in LANGUAGES:
                 raise ValueError(f'"language" must be one of {", ".join(LANGUAGES)}, got {language!r}')
         except ValueError as exc:

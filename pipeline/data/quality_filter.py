@@ -92,6 +92,11 @@ def ja_ratio(text: str) -> float:
     return sum(1 for ch in letters if _JA_CHAR.match(ch)) / len(letters)
 
 
+def detect_language(text: str) -> str:
+    """"ja" when Japanese script dominates the letters, else "en": for rows that do not say."""
+    return "ja" if ja_ratio(text) >= 0.5 else "en"
+
+
 def leak_reason(text: str) -> tuple[str, str] | None:
     """(reason, matched text) for the first leak found, else None."""
     for reason, pattern in (("leak_axis_name", _AXIS_NAMES), ("leak_number", _NUMBERS), ("leak_json", _JSON)):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pipeline.data.jsonl import dumps, read_jsonl
-from pipeline.data.quality_filter import ja_ratio
+from pipeline.data.quality_filter import detect_language
 from pipeline.tasks.hidden_params import AXES
 from webapp.datasets.models import FrozenEvalSet
 from webapp.playground.forms import CorrectionForm, PlaygroundForm
@@ -61,7 +61,7 @@ def correct(request, pk: int):
     label = form.cleaned_data["model_label"]
     predicted = next((r["values"] for r in row.results if r["label"] == label), None)
     Correction.objects.create(
-        request=row, model_label=label, language="ja" if ja_ratio(row.text) >= 0.5 else "en", predicted=predicted,
+        request=row, model_label=label, language=detect_language(row.text), predicted=predicted,
         verdict=form.cleaned_data["verdict"], corrected=form.corrected(), note=form.cleaned_data["note"],
         created_by=request.user,
     )

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.eval.metrics import loop_completion_rate
+
 
 class StageRun(models.Model):
     """One execution of one stage of the loop (generate, filter, split, freeze, ...).
@@ -130,8 +132,7 @@ class Loop(models.Model):
 
     @property
     def completion_rate(self) -> float | None:
-        started = self.started_cycles
-        return self.completed_cycles / started if started else None
+        return loop_completion_rate(self.completed_cycles, self.started_cycles)
 
     @property
     def is_active(self) -> bool:
