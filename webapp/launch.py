@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=2000, help="pairs to generate per cycle (default 2000)")
     parser.add_argument("--cycles", type=int, default=2, help="cycles of the main loop (default 2)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="base model to fine-tune")
-    parser.add_argument("--max-steps", type=int, default=-1, help="training steps per cycle (default: one epoch)")
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--max-steps", type=int, default=60,
+                        help="training steps per cycle (default 60; -1 trains one full epoch)")
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--language", default="en", choices=("en", "ja", "mixed"))
     parser.add_argument("--no-job", action="store_true", help="only start the stack")
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 training={"model_name": args.model, "num_epochs": 1.0, "max_steps": args.max_steps,
                           "learning_rate": args.learning_rate, "batch_size": 8, "lora_r": 16, "load_in_4bit": False,
                           "max_seq_length": 256, "logging_steps": 2,
-                          "eval_steps": max(5, args.max_steps // 4) if args.max_steps > 0 else 50},
+                          "eval_steps": max(5, args.max_steps // 2) if args.max_steps > 0 else 100},
                 evaluation={"decode": "constrained"},
                 user=admin,
             )

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -25,3 +25,13 @@ def _limit_torch_threads(**_) -> None:
         import torch
 
         torch.set_num_threads(settings.FTLOOP_TORCH_THREADS)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_secrets(logger, **_) -> None:
+    """Worker logs (and the stdout Celery redirects into them) never show a secret value."""
+    from webapp.secrets import RedactingFilter
+
+    for handler in logger.handlers:
+        handler.addFilter(RedactingFilter())

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from webapp.runs.models import StageRun
+from webapp.secrets import redact
 
 Status = StageRun.Status
 
@@ -80,6 +81,6 @@ def reset_for_requeue(run: StageRun) -> list[StageRun]:
 def _finish(run: StageRun, status: str, from_statuses: tuple[str, ...] = (Status.STARTED,), **fields) -> bool:
     return bool(
         StageRun.objects.filter(pk=run.pk, status__in=from_statuses).update(
-            status=status, finished_at=timezone.now(), **fields
+            status=status, finished_at=timezone.now(), **redact(fields)
         )
     )

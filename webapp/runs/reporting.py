@@ -14,6 +14,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from webapp.runs.models import Metric, StageRun
+from webapp.secrets import redact
 
 
 class Cancelled(Exception):
@@ -54,7 +55,7 @@ class RunReporter:
         return True
 
     def on_log(self, line: str) -> None:
-        stamped = f"{timezone.now():%H:%M:%S} {line}"
+        stamped = f"{timezone.now():%H:%M:%S} {redact(line)}"
         self._lines = (self._lines + stamped.splitlines())[-settings.FTLOOP_LOG_TAIL_LINES :]
         StageRun.objects.filter(pk=self.run_id).update(log_tail="\n".join(self._lines))
 
