@@ -14,7 +14,7 @@ All randomness comes from the caller's rng, so a seed reproduces a dataset.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -41,6 +41,18 @@ class Teacher(Protocol):
     name: str
 
     def write(self, target: dict[str, int], language: str, rng: random.Random) -> TeacherOutput: ...
+
+
+@dataclass(frozen=True)
+class TeacherBatch:
+    """What a remote teacher's ``write_many`` returns: one output per item, in item order.
+
+    An item is None when the teacher stopped before writing it; ``stopped_reason``
+    then says why (budget exhausted, cancelled, API error), for the run's log.
+    """
+
+    outputs: list[TeacherOutput | None]
+    stopped_reason: str | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -1281,15 +1293,27 @@ class TemplateTeacher:
         raise RuntimeError(f"could not write a {language} request within {low}-{high} characters for {values}")
 
 
-_TEACHERS: dict[str, type[TemplateTeacher]] = {"template": TemplateTeacher}
+def _mistral_teacher() -> Teacher:
+    # Imported on use: the offline default needs neither the SDK nor an API key.
+    from pipeline.data.mistral_teacher import MistralTeacher
+
+    return MistralTeacher.from_env()
+
+
+_TEACHERS: dict[str, Callable[[], Teacher]] = {"template": TemplateTeacher, "mistral": _mistral_teacher}
 
 
 def get_teacher(name: str) -> Teacher:
-    """The teacher registered under `name`; runs and CLIs name teachers as strings."""
+    """The teacher registered under `name`; runs and CLIs name teachers as strings.
+
+    "mistral" is configured from the environment (see MistralTeacher.from_env)
+    and raises ValueError naming MISTRAL_API_KEY when it is unset.
+    """
     try:
-        return _TEACHERS[name]()
+        build = _TEACHERS[name]
     except KeyError:
         raise ValueError(f"unknown teacher {name!r}; choose from: {', '.join(_TEACHERS)}") from None
+    return build()
 
 
 def teacher_names() -> list[str]:

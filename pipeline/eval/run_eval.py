@@ -6,6 +6,10 @@ Run alone:
 Writes one JSONL row per example to --out and {"provenance", "metrics"} to
 --metrics-out (default: <out>.metrics.json, e.g. results/rule.metrics.json),
 which `aggregate_metrics` reads. --mode defaults to $EVAL_MODE.
+
+--mode remote evaluates a Mistral chat model (--model-name is its id, e.g.
+mistral-small-latest) with MISTRAL_API_KEY and the optional MISTRAL_SERVER_URL;
+its cost comes from the tokens each answer used, priced from pipeline.mistral.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from pipeline.eval.runner import EvalResult, run_eval
 from pipeline.infer.base import Predictor
 from pipeline.infer.rule_baseline import RuleBaseline
 
-MODES = ("rule_baseline", "prompt_baseline", "fine_tuned")
+MODES = ("rule_baseline", "prompt_baseline", "fine_tuned", "remote")
 DECODE_MODES = ("free", "constrained", "expected")
 DEFAULT_FEW_SHOT_K = 4
+
+
 def predictor_factory(
     mode: str,
     *,
@@ -39,9 +45,13 @@ def predictor_factory(
     prompt_baseline shows the base model `few_shot_k` examples drawn (seeded)
     from the train split at `few_shot_path`; fine_tuned is the base model with
     `adapter` merged. Both load weights, so build one per evaluation and reuse it.
+    remote is the Mistral model `model_name` over the API (few-shot as for
+    prompt_baseline), keyed by MISTRAL_API_KEY.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "remote":
+        return _remote_predictor(model_name, adapter, decode, few_shot_path, few_shot_k, seed)
     if mode == "rule_baseline":
         model_options = {"model_name": model_name, "adapter": adapter, "decode": decode, "few_shot_path": few_shot_path}
         given = [name for name, value in model_options.items() if value is not None]
@@ -61,6 +71,27 @@ def predictor_factory(
     return hf.prompt_baseline(loaded, examples, **options)
 
 
+def _remote_predictor(
+    model_name: str | None,
+    adapter: str | None,
+    decode: str | None,
+    few_shot_path: str | Path | None,
+    few_shot_k: int,
+    seed: int,
+) -> Predictor:
+    from pipeline.infer.hf import few_shot_examples
+    from pipeline.infer.remote import MistralPredictor
+    from pipeline.mistral import client_from_env
+
+    if not model_name:
+        raise ValueError("remote needs a Mistral model id as model_name, e.g. mistral-small-latest")
+    given = [name for name, value in {"adapter": adapter, "decode": decode}.items() if value is not None]
+    if given:
+        raise ValueError(f"remote takes no {' or '.join(given)}: the model runs on Mistral's servers")
+    examples = few_shot_examples(read_jsonl(few_shot_path), few_shot_k, seed) if few_shot_path else []
+    return MistralPredictor(model_name, client_from_env(), few_shot=examples)
+
+
 def default_metrics_path(out: str | Path) -> Path:
     """results/rule.jsonl -> results/rule.metrics.json"""
     out = Path(out)
@@ -72,9 +103,15 @@ def write_result(result: EvalResult, out: str | Path, metrics_out: str | Path) -
     write_json(metrics_out, {"provenance": result.provenance, "metrics": result.metrics})
 
 
-def _cost_model(mode: str, hourly_usd: float | None) -> CostModel | None:
+def cost_model(mode: str, hourly_usd: float | None = None, model_name: str | None = None) -> CostModel | None:
+    """How a mode's requests are priced: free rules, API tokens, or local hardware time; None when unknown."""
     if mode == "rule_baseline":
         return CostModel.free()
+    if mode == "remote":
+        from pipeline.mistral import prices_for
+
+        prices = prices_for(model_name) if model_name else None
+        return CostModel.api(prices) if prices else None
     return CostModel.local(hourly_usd) if hourly_usd is not None else None
 
 
@@ -87,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="per-example results JSONL")
     parser.add_argument("--metrics-out", help="metrics JSON (default: <out stem>.metrics.json next to --out)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--model-name", help="base model id or path (prompt_baseline, fine_tuned)")
+    parser.add_argument(
+        "--model-name", help="base model id or path (prompt_baseline, fine_tuned); Mistral model id (remote)"
+    )
     parser.add_argument("--adapter", help="LoRA adapter path (required for fine_tuned)")
     parser.add_argument("--decode", choices=DECODE_MODES, help="decoding of the model predictors")
     parser.add_argument("--few-shot", dest="few_shot_path", help="train split JSONL with prompt_baseline examples")
@@ -117,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             examples,
             batch_size=args.batch_size,
             on_log=print,
-            cost=_cost_model(args.mode, args.hourly_usd),
+            cost=cost_model(args.mode, args.hourly_usd, args.model_name),
             dataset_version=args.dataset_version,
             seed=args.seed,
             extra_provenance={"decode": args.decode} if args.decode else None,

@@ -9,6 +9,7 @@
 #     "accelerate==1.15.0",
 #     "bitsandbytes==0.50.2",
 #     "safetensors==0.8.0",
+#     "huggingface_hub==2.4.0",
 # ]
 # ///
 """LoRA / QLoRA supervised fine-tuning on chat JSONL, with checkpoints that survive a dying worker.
@@ -28,6 +29,10 @@ step, and when a stop is requested (SIGTERM/SIGINT or ``should_stop``). Running
 again with the same output directory resumes from the newest complete one; a
 finished run writes ``<output-dir>/adapter`` and ``<output-dir>/run_card.json``.
 
+On Hugging Face Jobs (``pipeline.train.hf_jobs``) the data comes from a Hub
+dataset repo (``--hub-dataset``) and the adapter goes to a Hub model repo
+(``--push-to-hub``), both with the token the job gets as its ``HF_TOKEN`` secret.
+
 CLI: ``python -m pipeline.train.sft --help``. Python: ``train(SFTRunConfig(...))``.
 """
 
@@ -45,7 +50,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +68,7 @@ STATUS_COMPLETED, STATUS_CANCELLED, STATUS_INTERRUPTED = "completed", "cancelled
 ADAPTER_DIRNAME = "adapter"
 CHECKPOINTS_DIRNAME = "checkpoints"
 RUN_CARD_NAME = "run_card.json"
+HUB_DATA_DIRNAME = "hub-data"
 
 # The attention and MLP projections of Llama-style decoders (SmolLM2 is a Llama).
 _DECODER_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -717,21 +723,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the newest checkpoint in --output-dir (default); --no-resume starts over")
     add("--model-cache-dir", help="where bundled models are converted (default: $FTLOOP_MODEL_CACHE or "
                                   "~/.cache/ftloop/models)")
+    add("--hub-dataset", metavar="REPO",
+        help="read --train-file/--valid-file from this Hub dataset repo (token: $HF_TOKEN)")
+    add("--hub-dataset-revision", metavar="REV", help="commit or branch of --hub-dataset (default: main)")
+    add("--push-to-hub", metavar="REPO",
+        help="after a completed run, upload the adapter and run card to this private Hub model repo")
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> SFTRunConfig:
-    """SFTRunConfig from parsed flags; its validation errors become usage errors."""
-    values = vars(args).copy()
+    """SFTRunConfig from parsed flags (the Hub flags are not part of it); its validation errors become usage errors."""
+    names = {config_field.name for config_field in fields(SFTRunConfig)}
+    values = {name: value for name, value in vars(args).items() if name in names}
     values["target_modules"] = parse_target_modules(values["target_modules"])
     return SFTRunConfig(**values)
+
+
+def fetch_hub_dataset(config: SFTRunConfig, repo_id: str, revision: str | None = None) -> SFTRunConfig:
+    """The config with its data files, named as paths inside a Hub dataset repo, downloaded under the output dir."""
+    from huggingface_hub import hf_hub_download
+
+    local_dir = Path(config.output_dir) / HUB_DATA_DIRNAME
+
+    def download(filename: str) -> str:
+        return hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision, local_dir=local_dir)
+
+    return replace(config, train_file=download(config.train_file),
+                   valid_file=download(config.valid_file) if config.valid_file else None)
+
+
+def push_adapter(result: TrainResult, repo_id: str) -> str:
+    """Upload a completed run's adapter (repo root, so the repo loads as a peft adapter) and run card; the commit id."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    if result.adapter_dir is None:
+        raise ValueError(f"run {result.status}: no adapter to push")
+    adapter_dir = Path(result.adapter_dir)
+    operations = [CommitOperationAdd(path.relative_to(adapter_dir).as_posix(), str(path))
+                  for path in sorted(adapter_dir.rglob("*")) if path.is_file()]
+    operations.append(CommitOperationAdd(RUN_CARD_NAME, result.run_card_path))
+    api = HfApi()
+    api.create_repo(repo_id, private=True, exist_ok=True)
+    commit = api.create_commit(repo_id, operations,
+                               commit_message=f"ftloop adapter: {result.steps_done}/{result.total_steps} steps")
+    return commit.oid
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; the exit status tells a queue whether to run it again (128+N after signal N)."""
     parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        config = config_from_args(parser.parse_args(argv))
+        config = config_from_args(args)
     except ValueError as error:
         parser.error(str(error))
 
@@ -739,11 +782,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
+        if args.hub_dataset:
+            config = fetch_hub_dataset(config, args.hub_dataset, args.hub_dataset_revision)
         result = train(config, on_log=print_line)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_line(f"{result.status}: step {result.steps_done}/{result.total_steps}, run card {result.run_card_path}")
+    if args.push_to_hub and result.status == STATUS_COMPLETED:
+        print_line(f"adapter pushed to {args.push_to_hub} at commit {push_adapter(result, args.push_to_hub)}")
     if result.stop_signal is not None:
         return 128 + result.stop_signal
     return 0 if result.status == STATUS_COMPLETED else 1
