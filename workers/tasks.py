@@ -4,7 +4,8 @@ from webapp.datasets import stages
 from webapp.evals import stages as eval_stages
 from webapp.playground import inference
 from webapp.playground.models import PlaygroundRequest
-from webapp.runs import training
+from webapp.runs import remote_training, training
+from webapp.runs.models import StageRun
 from workers.base import StageTask
 from workers.celery import app
 
@@ -32,6 +33,22 @@ def freeze(run, reporter):
 @app.task(base=StageTask)
 def train_sft(run, reporter):
     return training.train(run, reporter)
+
+
+@app.task(base=StageTask)
+def train_hf_job(run, reporter):
+    return remote_training.train_hf_job(run, reporter)
+
+
+@app.task(base=StageTask)
+def train_mistral(run, reporter):
+    return remote_training.train_mistral(run, reporter)
+
+
+@app.task
+def delete_mistral_model(run_id):
+    """Asked for from a Mistral training run's page; the run's result notes the deletion."""
+    remote_training.delete_mistral_model(StageRun.objects.get(pk=run_id))
 
 
 @app.task(base=StageTask)

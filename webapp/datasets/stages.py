@@ -40,6 +40,7 @@ def generate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         teacher=teacher,
         oversample=[Band.parse(band) for band in params.get("oversample", [])],
         on_progress=reporter.on_progress,
+        on_log=reporter.on_log,
     )
     corrections = designer_corrections(dataset) if Cycle.objects.filter(dataset=dataset).exists() else []
     if corrections:

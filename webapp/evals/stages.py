@@ -8,22 +8,20 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from pipeline.data.jsonl import read_jsonl
+from pipeline.data.jsonl import read_jsonl, write_json
 from pipeline.eval.error_bands import worst_bands
 from pipeline.eval.acceptance import LoopStatus, evaluate_criteria, overall
-from pipeline.eval.metrics import CostModel
-from pipeline.eval.run_eval import predictor_factory
+from pipeline.eval.run_eval import cost_model, predictor_factory
 from pipeline.eval.runner import EvalStopped, run_eval
 from pipeline.tasks.hidden_params import AXES, NEUTRAL
+from pipeline.tracking import trace_predictions
 from webapp.evals.models import AcceptanceCriterion, EvalExample
+from webapp.runs import tracking
 from webapp.runs.models import Cycle, Metric, StageRun
+from webapp.runs.training import run_dir
 from webapp.runs.reporting import Cancelled, RunReporter
 
 PREDICTORS = ("rule_baseline", "prompt_baseline", "fine_tuned")
-
-
-def _cost_model(predictor: str) -> CostModel:
-    return CostModel.free() if predictor == "rule_baseline" else CostModel.local(settings.FTLOOP_HARDWARE_HOURLY_USD)
 
 
 def evaluate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
@@ -33,31 +31,40 @@ def evaluate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         raise ValueError(f"dataset #{dataset.pk} has no frozen eval set yet")
     mode = params["predictor"]
     options: dict[str, Any] = {}
-    if mode != "rule_baseline":
+    if mode == "remote":
+        options = {"model_name": params["model_name"]}
+    elif mode != "rule_baseline":
         options = {"model_name": params.get("model_name"), "decode": params.get("decode")}
     if mode == "fine_tuned":
         trained = StageRun.objects.get(pk=params["train_run_id"])
         if not trained.result.get("adapter_dir"):
             raise ValueError(f"training run #{trained.pk} has no adapter")
         options |= {"adapter": trained.result["adapter_dir"], "model_name": trained.params.get("model_name")}
-    if mode == "prompt_baseline":
+    if mode in ("prompt_baseline", "remote"):
         options |= {"few_shot_path": dataset.directory / "train.jsonl", "few_shot_k": params.get("few_shot_k", 4)}
     reporter.on_log(f"loading {mode} {options.get('model_name') or ''}".strip())
     predictor = predictor_factory(mode, **options)
-    try:
-        result = run_eval(
-            predictor,
-            read_jsonl(dataset.frozen_eval_set.path),
-            batch_size=params.get("batch_size", 8),
-            on_progress=reporter.update_progress,
-            on_log=reporter.on_log,
-            should_stop=reporter.cancel_requested,
-            cost=_cost_model(mode),
-            dataset_version=dataset.version,
-            seed=dataset.params.get("seed"),
-        )
-    except EvalStopped as stopped:
-        raise Cancelled(f"cancelled by a user after {stopped.done} of {stopped.total} examples") from None
+    with tracking.open_for(run, reporter, model_id=predictor.model_id) as tracker:
+        traced = trace_predictions(predictor, project=settings.FTLOOP_TRACKING_PROJECT, on_log=reporter.on_log,
+                                   attributes={"dataset_version": dataset.version, "run_id": str(run.pk),
+                                               "scenario": f"evaluate/{mode}"})
+        try:
+            result = run_eval(
+                traced,
+                read_jsonl(dataset.frozen_eval_set.path),
+                batch_size=params.get("batch_size", 8),
+                on_progress=reporter.update_progress,
+                on_log=reporter.on_log,
+                should_stop=reporter.cancel_requested,
+                cost=cost_model(mode, settings.FTLOOP_HARDWARE_HOURLY_USD, options.get("model_name")),
+                dataset_version=dataset.version,
+                seed=dataset.params.get("seed"),
+            )
+        except EvalStopped as stopped:
+            raise Cancelled(f"cancelled by a user after {stopped.done} of {stopped.total} examples") from None
+        tracker.summary(result.metrics)
+        summary = write_json(run_dir(run) / "eval_summary.json", {"provenance": result.provenance, "metrics": result.metrics})
+        tracker.log_artifact(summary, f"eval-summary-run{run.pk}", "eval-summary")
     with transaction.atomic():
         EvalExample.objects.filter(run=run).delete()
         EvalExample.objects.bulk_create(
@@ -79,7 +86,7 @@ def evaluate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         Metric.objects.bulk_create(
             Metric(run=run, key=key, step=0, value=value) for key, value in result.metrics.items() if value is not None
         )
-    return {"metrics": result.metrics, "provenance": result.provenance}
+    return {"metrics": result.metrics, "provenance": result.provenance} | tracking.result_fields(run, tracker)
 
 
 def tracking_links(cycle: Cycle) -> dict[str, str]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
@@ -10,7 +11,12 @@ from webapp.datasets.models import Dataset
 class TrainingForm(forms.Form):
     """Local LoRA/QLoRA SFT; defaults suit SmolLM2-135M on a 2-core CPU."""
 
-    BACKENDS = [("local", _("Local worker (gpu queue)"))]
+    BACKENDS = [
+        ("local", _("Local worker (gpu queue)")),
+        ("hf_jobs", _("Hugging Face Jobs (remote GPU, billed)")),
+        ("mistral", _("Mistral managed fine-tuning (billed)")),
+    ]
+    REMOTE = ("hf_jobs", "mistral")
 
     dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=Dataset.objects.none())
     backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
@@ -33,14 +39,31 @@ class TrainingForm(forms.Form):
     logging_steps = forms.IntegerField(label=_("Log the loss every N steps"), initial=5, min_value=1)
     checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, min_value=0.01, max_value=600)
     seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+    flavor = forms.CharField(label=_("HF Jobs hardware flavor"), initial=settings.FTLOOP_HF_JOB_FLAVOR, max_length=50,
+                             help_text=_("Only for Hugging Face Jobs, e.g. a10g-small, l4x1, a100-large."))
+    confirm_remote = forms.BooleanField(
+        label=_("Yes, submit a billed job to the remote service"), required=False,
+        help_text=_("Remote backends never start without this box ticked."),
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = Dataset.objects.filter(stats__has_key="counts").order_by("-created_at")
 
-    def hyperparameters(self) -> dict:
-        """The run's params: every field but the dataset and the backend."""
-        return {name: value for name, value in self.cleaned_data.items() if name not in ("dataset", "backend")}
+    def clean(self) -> dict:
+        data = super().clean()
+        backend = data.get("backend")
+        if backend in self.REMOTE and not data.get("confirm_remote"):
+            self.add_error("confirm_remote", _("Tick this box to submit a billed remote job."))
+        if backend == "mistral" and data.get("model_name") == DEFAULT_BASE_MODEL:
+            self.add_error("model_name", _("Mistral fine-tunes its own models: enter one, e.g. ministral-3b-latest."))
+        return data
+
+    def params(self) -> dict:
+        """The run's params: the backend and the hyperparameters (HF Jobs also keeps its flavor)."""
+        data = self.cleaned_data
+        skip = {"dataset", "confirm_remote"} | (set() if data["backend"] == "hf_jobs" else {"flavor"})
+        return {name: value for name, value in data.items() if name not in skip}
 
 
 class LoopForm(forms.Form):

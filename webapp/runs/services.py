@@ -12,16 +12,27 @@ from webapp.runs.models import StageRun
 from workers.celery import app
 
 
-# The task that runs each kind of stage; CELERY_TASK_ROUTES sends train_* to the gpu queue.
+# The task that runs each kind of stage (CELERY_TASK_ROUTES picks the queue)...
 TASK_NAMES = {
     StageRun.Kind.GENERATE: "workers.tasks.generate",
     StageRun.Kind.FILTER: "workers.tasks.filter",
     StageRun.Kind.SPLIT: "workers.tasks.split",
     StageRun.Kind.FREEZE: "workers.tasks.freeze",
-    StageRun.Kind.TRAIN: "workers.tasks.train_sft",
     StageRun.Kind.EVALUATE: "workers.tasks.evaluate",
     StageRun.Kind.VERDICT: "workers.tasks.verdict",
 }
+# ...and, for training, each backend (params["backend"], "local" when absent).
+TRAIN_TASKS = {
+    "local": "workers.tasks.train_sft",
+    "hf_jobs": "workers.tasks.train_hf_job",
+    "mistral": "workers.tasks.train_mistral",
+}
+
+
+def task_name(run: StageRun) -> str:
+    if run.kind == StageRun.Kind.TRAIN:
+        return TRAIN_TASKS[run.params.get("backend", "local")]
+    return TASK_NAMES[run.kind]
 
 
 def create_chain(steps: Sequence[tuple[str, dict]], **fields) -> list[StageRun]:
@@ -35,7 +46,7 @@ def create_chain(steps: Sequence[tuple[str, dict]], **fields) -> list[StageRun]:
 
 def enqueue(runs: Sequence[StageRun]) -> None:
     """Send the runs, in order, as one Celery chain carrying only row ids."""
-    signatures = [app.signature(TASK_NAMES[run.kind], args=(run.pk,), immutable=True) for run in runs]
+    signatures = [app.signature(task_name(run), args=(run.pk,), immutable=True) for run in runs]
     chain(*signatures).apply_async()
 
 

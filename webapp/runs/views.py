@@ -12,10 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from pipeline.train.sft import ADAPTER_DIRNAME, RUN_CARD_NAME, list_checkpoints
 from webapp.datasets.models import Dataset
-from webapp.runs import loops, services, training
+from webapp.runs import loops, services, tracking, training
 from webapp.runs.forms import LoopForm, TrainingForm
 from webapp.runs.models import Loop, StageRun
 from webapp.runs.reconcile import reconcile_runs
+from workers.tasks import delete_mistral_model
 
 RECENT_RUNS = 30
 
@@ -66,6 +67,16 @@ def run_metrics(request, pk: int):
     return JsonResponse({"status": run.status, "series": series})
 
 
+@require_GET
+def run_tracker(request, pk: int):
+    """The run's local tracker run (Trackio, or W&B offline) drawn by ftloop: metrics read back, artifacts listed."""
+    run = get_object_or_404(StageRun, pk=pk)
+    ref = run.result.get("tracker")
+    if not ref or ref.get("backend") == "none":
+        raise Http404(_("This run has no tracker run."))
+    return render(request, "runs/tracker.html", {"run": run, "ref": ref, "metrics": tracking.read_back(ref)["metrics"]})
+
+
 # Downloadable training artifacts: name -> path inside the run directory.
 ARTIFACTS = {"run_card.json": RUN_CARD_NAME, "adapter.zip": ADAPTER_DIRNAME}
 
@@ -95,11 +106,11 @@ def training_new(request):
     form = TrainingForm(request.POST or None, initial={"dataset": request.GET.get("dataset")})
     if request.method == "POST" and form.is_valid():
         try:
-            run = training.start_training(form.cleaned_data["dataset"], form.hyperparameters(), user=request.user)
+            run = training.start_training(form.cleaned_data["dataset"], form.params(), user=request.user)
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, _("Training queued on the gpu queue."))
+            messages.success(request, _("Training queued (%(backend)s).") % {"backend": form.cleaned_data["backend"]})
             return redirect("run_detail", pk=run.pk)
     return render(request, "runs/train_new.html", {"form": form})
 
@@ -126,6 +137,34 @@ def run_requeue(request, pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Re-queued %(n)s stage(s).") % {"n": len(rows)})
+    return redirect("run_detail", pk=pk)
+
+
+@permission_required("runs.add_stagerun", raise_exception=True)
+@require_POST
+def run_evaluate_remote(request, pk: int):
+    """Evaluate a Mistral fine-tuned model (a remote predictor) on its dataset's frozen set."""
+    run = get_object_or_404(StageRun, pk=pk, kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS)
+    model = run.result.get("fine_tuned_model")
+    if not model or not run.dataset.frozen_eval_set:
+        messages.error(request, _("This run has no fine-tuned remote model or its dataset has no frozen eval set."))
+        return redirect("run_detail", pk=pk)
+    [evaluation] = services.create_chain([(StageRun.Kind.EVALUATE, {"predictor": "remote", "model_name": model})],
+                                         dataset=run.dataset, created_by=request.user)
+    services.enqueue([evaluation])
+    messages.success(request, _("Evaluation queued."))
+    return redirect("run_detail", pk=evaluation.pk)
+
+
+@permission_required("runs.change_stagerun", raise_exception=True)
+@require_POST
+def run_delete_remote_model(request, pk: int):
+    run = get_object_or_404(StageRun, pk=pk, kind=StageRun.Kind.TRAIN)
+    if not run.result.get("fine_tuned_model"):
+        messages.error(request, _("This run has no remote model to delete."))
+    else:
+        delete_mistral_model.delay(run.pk)
+        messages.info(request, _("Deletion of %(model)s requested.") % {"model": run.result["fine_tuned_model"]})
     return redirect("run_detail", pk=pk)
 
 
