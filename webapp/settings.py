@@ -12,7 +12,7 @@ import plotly
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from webapp.env import env_bool, env_float, env_int, env_list, env_str
+from webapp.env import env_bool, env_float, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FTLOOP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -131,6 +131,10 @@ FTLOOP_TRACKING_PROJECT = env_str("FTLOOP_TRACKING_PROJECT", "ftloop")
 # are used, through webapp.secrets, and never stored in settings, rows, logs or pages. The SDKs
 # read MISTRAL_SERVER_URL and HF_ENDPOINT themselves (tests point them at fakes on 127.0.0.1).
 FTLOOP_HF_NAMESPACE = env_str("FTLOOP_HF_NAMESPACE")  # None: the token owner's user name
+# USD per million tokens of API models (cost_per_100_requests_usd, cost ledger); JSON like
+# {"mistral-small-latest": {"prompt_tokens": 0.1, "completion_tokens": 0.3}}. Default: pipeline.mistral.DEFAULT_PRICES.
+FTLOOP_MISTRAL_PRICES = env_json("FTLOOP_MISTRAL_PRICES", None)
+FTLOOP_REMOTE_MODELS = env_list("FTLOOP_REMOTE_MODELS", ["mistral-small-latest"])  # playground, with a key
 FTLOOP_HF_JOB_FLAVOR = env_str("FTLOOP_HF_JOB_FLAVOR", "a10g-small")
 FTLOOP_HF_POLL_S = env_float("FTLOOP_HF_POLL_S", 15.0)
 FTLOOP_MISTRAL_POLL_S = env_float("FTLOOP_MISTRAL_POLL_S", 15.0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
@@ -103,14 +103,16 @@ def write_result(result: EvalResult, out: str | Path, metrics_out: str | Path) -
     write_json(metrics_out, {"provenance": result.provenance, "metrics": result.metrics})
 
 
-def cost_model(mode: str, hourly_usd: float | None = None, model_name: str | None = None) -> CostModel | None:
-    """How a mode's requests are priced: free rules, API tokens, or local hardware time; None when unknown."""
+def cost_model(mode: str, hourly_usd: float | None = None, model_name: str | None = None,
+               price_table: Mapping[str, Mapping[str, float]] | None = None) -> CostModel | None:
+    """How a mode's requests are priced: free rules, API tokens (`price_table`, default
+    pipeline.mistral.DEFAULT_PRICES), or local hardware time; None when unknown."""
     if mode == "rule_baseline":
         return CostModel.free()
     if mode == "remote":
-        from pipeline.mistral import prices_for
+        from pipeline.mistral import DEFAULT_PRICES, prices_for
 
-        prices = prices_for(model_name) if model_name else None
+        prices = prices_for(model_name, price_table or DEFAULT_PRICES) if model_name else None
         return CostModel.api(prices) if prices else None
     return CostModel.local(hourly_usd) if hourly_usd is not None else None
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from webapp.env import env_bool, env_int, env_list, env_str
+from webapp.env import env_bool, env_int, env_json, env_list, env_str
 
 
 def test_env_bool_reads_common_spellings_and_refuses_others(monkeypatch):
@@ -50,3 +50,13 @@ def test_production_settings_refuse_the_embedded_secret(monkeypatch):
     result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], capture_output=True, text=True,
                             env=env)
     assert result.returncode != 0 and "FTLOOP_SECRET_KEY must be set" in result.stderr
+
+
+def test_env_json_parses_a_price_table_and_names_the_variable_when_malformed(monkeypatch):
+    monkeypatch.delenv("X_PRICES", raising=False)
+    assert env_json("X_PRICES", None) is None
+    monkeypatch.setenv("X_PRICES", '{"m": {"prompt_tokens": 0.2}}')
+    assert env_json("X_PRICES", None) == {"m": {"prompt_tokens": 0.2}}
+    monkeypatch.setenv("X_PRICES", "{m: 1}")
+    with pytest.raises(ImproperlyConfigured, match="X_PRICES must be JSON"):
+        env_json("X_PRICES", None)

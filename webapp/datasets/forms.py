@@ -8,25 +8,70 @@ from django.utils.translation import gettext_lazy as _
 from pipeline.data.generate_teacher_pairs import LANGUAGE_CHOICES
 from pipeline.data.importer import ImportFailed
 from pipeline.data.teachers import teacher_names
+from pipeline.tasks.registry import get_task, task_names
+from webapp.datasets.models import FLAGSHIP_TASK
 
 LANGUAGE_LABELS = {"en": _("English"), "ja": _("Japanese"), "mixed": _("Mixed (half each)")}
 
 
-class DataCycleForm(forms.Form):
-    """Start generate -> filter -> split -> freeze."""
+def task_choices() -> list[tuple[str, str]]:
+    """The flagship, then every task type of the registry, as form choices."""
+    return [(FLAGSHIP_TASK, _("Music request → six hidden parameters")),
+            *((name, get_task(name).label) for name in task_names())]
 
+
+def task_field() -> forms.ChoiceField:
+    """Optional, so that forms posted without it keep meaning the flagship."""
+    return forms.ChoiceField(label=_("Task type"), choices=task_choices(), initial=FLAGSHIP_TASK, required=False)
+
+
+def demo_language_error(task: str, language: str, seed: int) -> str | None:
+    """Why a text task cannot write demo rows in `language` (its own message), None when it can or is the flagship."""
+    if task == FLAGSHIP_TASK:
+        return None
+    try:
+        get_task(task).demo_rows(1, seed, language)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+class TaskFormMixin:
+    """A form with `task_field()` named "task": an empty choice is the flagship."""
+
+    def clean_task(self) -> str:
+        return self.cleaned_data.get("task") or FLAGSHIP_TASK
+
+
+class DataCycleForm(TaskFormMixin, forms.Form):
+    """Start generate -> filter -> split -> freeze; text task types write their offline demo rows."""
+
+    task = task_field()
     size = forms.IntegerField(label=_("Pairs to generate"), min_value=10, max_value=100_000, initial=2000)
     seed = forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1, initial=0)
     language = forms.ChoiceField(
         label=_("Language"), choices=[(code, LANGUAGE_LABELS[code]) for code in LANGUAGE_CHOICES], initial="en"
     )
-    teacher = forms.ChoiceField(label=_("Teacher"), choices=[(name, name) for name in teacher_names()], initial="template")
+    teacher = forms.ChoiceField(label=_("Teacher"), choices=[(name, name) for name in teacher_names()], initial="template",
+                                help_text=_("Six-parameter task only; the other task types write offline demo rows."))
+    teacher_budget_usd = forms.FloatField(
+        label=_("Teacher budget (USD)"), required=False, min_value=0,
+        help_text=_("API teachers (mistral) stop cleanly when this run has spent it; empty: FTLOOP_TEACHER_BUDGET_USD or no limit."),
+    )
     name = forms.CharField(label=_("Name (optional)"), max_length=200, required=False)
 
+    def clean(self) -> dict:
+        data = super().clean()
+        problem = demo_language_error(data.get("task", FLAGSHIP_TASK), data.get("language", ""), data.get("seed") or 0)
+        if problem and "language" in data:
+            self.add_error("language", problem)
+        return data
 
-class ImportForm(forms.Form):
-    """Upload a JSONL of request_text + the six targets; every bad line is named."""
 
+class ImportForm(TaskFormMixin, forms.Form):
+    """Upload a JSONL of the chosen task type's rows; every bad line is named."""
+
+    task = task_field()
     name = forms.CharField(label=_("Name"), max_length=200)
     file = forms.FileField(label=_("JSONL file"))
 

@@ -6,6 +6,12 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.tasks import hidden_params
+from pipeline.tasks.registry import TextTask, get_task
+
+# The six-parameter task; every other task_type is a text task of pipeline.tasks.registry.
+FLAGSHIP_TASK = hidden_params.NAME
+
 
 class FrozenEvalSet(models.Model):
     """An immutable eval set, named by the sha256 of its content (DESIGN §2 freeze).
@@ -28,7 +34,9 @@ class Dataset(models.Model):
 
     Files live in `directory` (generated.jsonl, kept.jsonl, dropped.jsonl, the splits,
     their exports and ft_split_stats.json); rows are mirrored in Example and
-    DroppedExample for paging in the web app.
+    DroppedExample for paging in the web app. `task_type` names the task: the
+    flagship six-parameter one, or a text task of pipeline.tasks.registry
+    (whose rows keep the text in `request_text` and the gold answer in `target`).
     """
 
     class Source(models.TextChoices):
@@ -36,7 +44,7 @@ class Dataset(models.Model):
         IMPORTED = "imported", _("Imported")
 
     name = models.CharField(max_length=200)
-    task_type = models.CharField(max_length=64, default="hidden_params")
+    task_type = models.CharField(max_length=64, default=FLAGSHIP_TASK)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.GENERATED)
     params = models.JSONField(default=dict, blank=True)
     stats = models.JSONField(default=dict, blank=True)
@@ -55,6 +63,11 @@ class Dataset(models.Model):
     @property
     def directory(self) -> Path:
         return Path(settings.DATA_DIR) / "datasets" / str(self.pk)
+
+    @property
+    def text_task(self) -> TextTask | None:
+        """The registry's task object of a text-task dataset; None for the flagship."""
+        return None if self.task_type == FLAGSHIP_TASK else get_task(self.task_type)
 
     @property
     def version(self) -> str:

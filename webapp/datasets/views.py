@@ -52,7 +52,8 @@ def dataset_import(request):
     if request.method == "POST" and form.is_valid():
         try:
             dataset = services.import_dataset(
-                form.cleaned_data["file"].read().splitlines(), name=form.cleaned_data["name"], user=request.user
+                form.cleaned_data["file"].read().splitlines(), name=form.cleaned_data["name"],
+                task=form.cleaned_data["task"], user=request.user,
             )
         except ImportFailed as exc:
             form.add_error("file", import_error_messages(exc))
@@ -79,6 +80,7 @@ def dataset_detail(request, pk: int):
         "datasets/detail.html",
         {
             "dataset": dataset,
+            "task": dataset.text_task,
             "runs": runs,
             "any_active": any(run.is_active for run in runs),
             "axes": AXES,
@@ -109,7 +111,7 @@ def dataset_runs_partial(request, pk: int):
 def dataset_stats(request, pk: int):
     """What the histogram charts read (STYLE §6: charts read a JSON endpoint)."""
     dataset = get_object_or_404(Dataset, pk=pk)
-    return JsonResponse({"axes": list(AXES), "stats": dataset.stats})
+    return JsonResponse({"axes": [] if dataset.text_task else list(AXES), "stats": dataset.stats})
 
 
 @require_GET

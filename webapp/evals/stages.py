@@ -56,7 +56,8 @@ def evaluate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
                 on_progress=reporter.update_progress,
                 on_log=reporter.on_log,
                 should_stop=reporter.cancel_requested,
-                cost=cost_model(mode, settings.FTLOOP_HARDWARE_HOURLY_USD, options.get("model_name")),
+                cost=cost_model(mode, settings.FTLOOP_HARDWARE_HOURLY_USD, options.get("model_name"),
+                                settings.FTLOOP_MISTRAL_PRICES),
                 dataset_version=dataset.version,
                 seed=dataset.params.get("seed"),
             )

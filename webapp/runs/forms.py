@@ -40,6 +40,7 @@ class TrainingForm(forms.Form):
     checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, min_value=0.01, max_value=600)
     seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
     flavor = forms.CharField(label=_("HF Jobs hardware flavor"), initial=settings.FTLOOP_HF_JOB_FLAVOR, max_length=50,
+                             required=False,
                              help_text=_("Only for Hugging Face Jobs, e.g. a10g-small, l4x1, a100-large."))
     confirm_remote = forms.BooleanField(
         label=_("Yes, submit a billed job to the remote service"), required=False,

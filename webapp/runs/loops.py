@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from pipeline.data.generate_teacher_pairs import Band
-from webapp.datasets.models import Dataset
+from webapp.datasets.models import FLAGSHIP_TASK, Dataset
 from webapp.datasets.services import DATA_STAGES
 from webapp.evals.stages import PREDICTORS
 from webapp.runs import services
@@ -20,7 +20,8 @@ Kind = StageRun.Kind
 
 def start_loop(*, name: str, cycles: int, data: dict[str, Any], training: dict[str, Any],
                evaluation: dict[str, Any] | None = None, user=None) -> Loop:
-    """`data`: size, seed, language, teacher; `training`: SFT hyperparameters; `evaluation`: decode, few_shot_k."""
+    """`data`: size, seed, language, teacher (or "task", a text task of the registry); `training`: SFT
+    hyperparameters (a text task's: task_training.training_params); `evaluation`: decode, few_shot_k."""
     loop = Loop.objects.create(
         name=name, cycles=cycles, params={"data": data, "training": training, "evaluation": evaluation or {}},
         created_by=user,
@@ -31,29 +32,43 @@ def start_loop(*, name: str, cycles: int, data: dict[str, Any], training: dict[s
 
 def start_cycle(loop: Loop, index: int, oversample: Sequence[Band]) -> Cycle:
     """generate -> filter -> split -> freeze -> train -> evaluate x3 -> verdict, as one chain."""
-    data, training = loop.params["data"], loop.params["training"]
+    data, training = dict(loop.params["data"]), loop.params["training"]
+    task = data.pop("task", FLAGSHIP_TASK)
     evaluation = loop.params.get("evaluation", {})
     seed = data.get("seed", 0) + index
     with transaction.atomic():
         dataset = Dataset.objects.create(
             name=f"{loop.name} · cycle {index + 1}",
             params={**data, "seed": seed, "oversample": [asdict(band) for band in oversample]},
+            task_type=task,
             created_by=loop.created_by,
         )
         cycle = Cycle.objects.create(loop=loop, index=index, dataset=dataset,
                                      oversample=[asdict(band) for band in oversample])
-        steps: list[tuple[str, dict[str, Any]]] = [(kind, {}) for kind in DATA_STAGES]
-        steps.append((Kind.TRAIN, training))
-        for predictor in PREDICTORS:
-            params: dict[str, Any] = {"predictor": predictor}
-            if predictor != "rule_baseline":
-                params |= {"model_name": training.get("model_name"), **evaluation}
-            steps.append((Kind.EVALUATE, params))
-        steps.append((Kind.VERDICT, {}))
+        steps = [(kind, {}) for kind in DATA_STAGES] + train_and_evaluate_steps(training, evaluation)
         rows = services.create_chain(steps, dataset=dataset, cycle=cycle, created_by=loop.created_by)
-        train = next(run for run in rows if run.kind == Kind.TRAIN)
-        fine_tuned = next(run for run in rows if run.params.get("predictor") == "fine_tuned")
-        fine_tuned.params["train_run_id"] = train.pk
-        fine_tuned.save(update_fields=["params"])
+        link_train_run(rows)
     services.enqueue(rows)
     return cycle
+
+
+def train_and_evaluate_steps(training: dict[str, Any], evaluation: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """train -> evaluate (rule, prompt and fine-tuned predictors) -> verdict: the model half of a cycle."""
+    steps: list[tuple[str, dict[str, Any]]] = [(Kind.TRAIN, training)]
+    for predictor in PREDICTORS:
+        params: dict[str, Any] = {"predictor": predictor}
+        if predictor != "rule_baseline":
+            params |= {"model_name": training.get("model_name"), **evaluation}
+        steps.append((Kind.EVALUATE, params))
+    steps.append((Kind.VERDICT, {}))
+    return steps
+
+
+def link_train_run(rows: Sequence[StageRun]) -> None:
+    """The chain's model predictors name its training run: fine_tuned loads its adapter, and a text task's
+    prompt_baseline reads the same prompt options (train mode, context) as the model it is compared with."""
+    train = next(run for run in rows if run.kind == Kind.TRAIN)
+    for run in rows:
+        if run.kind == Kind.EVALUATE and run.params["predictor"] != "rule_baseline":
+            run.params["train_run_id"] = train.pk
+            run.save(update_fields=["params"])

@@ -26,6 +26,7 @@ TRAIN_TASKS = {
     "local": "workers.tasks.train_sft",
     "hf_jobs": "workers.tasks.train_hf_job",
     "mistral": "workers.tasks.train_mistral",
+    "cls_head": "workers.tasks.train_cls_head",
 }
 
 

@@ -1,14 +1,20 @@
-"""Local LoRA/QLoRA training as a stage: the run row holds the hyperparameters, pipeline/ trains."""
+"""Local LoRA/QLoRA training as a stage: the run row holds the hyperparameters, pipeline/ trains.
+
+A text-task dataset (pipeline.tasks.registry) trains through webapp.runs.task_training,
+with the same tracking (`run_training`) and the same experiment record.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from pipeline.train.sft import SFTRunConfig
+from pipeline.train.experiment_record import record_from_run_dir
+from pipeline.train.sft import RUN_CARD_NAME, SFTRunConfig, TrainResult
 from pipeline.train.sft import train as train_sft
 from webapp.datasets.models import Dataset
 from webapp.runs import services, tracking
@@ -33,7 +39,14 @@ def hyperparameters(run: StageRun) -> dict[str, Any]:
 
 
 def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> StageRun:
-    """Create the run row (backend + hyperparameters), then enqueue its id: local on gpu, remote backends on cpu."""
+    """Create the run row (backend + hyperparameters), then enqueue its id: local on gpu, remote backends on cpu.
+
+    A text-task dataset gets train -> evaluate x3 -> verdict as one chain (webapp.runs.task_training).
+    """
+    if dataset.text_task:
+        from webapp.runs import task_training  # it builds on this module
+
+        return task_training.start_training(dataset, params, user)
     if params.get("backend", "local") in ("local", "hf_jobs"):  # both run sft.py: refuse bad combinations now
         SFTRunConfig(train_file="-", output_dir="-", **{k: v for k, v in params.items() if k not in RUN_OPTIONS})
     run = StageRun.objects.create(kind=StageRun.Kind.TRAIN, dataset=dataset, params=params, created_by=user)
@@ -42,8 +55,12 @@ def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> Stage
 
 
 def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
-    """Train, reporting every metric both to the run row and to the tracker run, which gets the artifacts."""
+    """SFT on the dataset's chat files (a text task's training is task_training's)."""
     dataset = run.dataset
+    if dataset.text_task:
+        from webapp.runs import task_training
+
+        return task_training.train(run, reporter)
     config = SFTRunConfig(
         train_file=str(dataset.directory / "chat_train.jsonl"),
         valid_file=str(dataset.directory / "chat_valid.jsonl"),
@@ -51,14 +68,20 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         resume=True,
         **hyperparameters(run),
     )
+    return run_training(run, reporter, train_sft, config)
 
+
+def run_training(run: StageRun, reporter: RunReporter, trainer: Callable[..., TrainResult], config: Any,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Train with `trainer` (sft.train, cls_head.train) and its `config`, reporting every metric both to the run
+    row and to the tracker run, which gets the artifacts; the result (plus `extra`) gets an experiment record."""
     with tracking.open_for(run, reporter) as tracker:
         def on_metric(key: str, step: int, value: float) -> None:
             reporter.on_metric(key, step, value)
             tracker.log({key: value}, step=step)
 
-        tracker.log_artifact(Path(config.train_file), f"dataset-{dataset.version}", "dataset")
-        result = train_sft(
+        tracker.log_artifact(Path(config.train_file), f"dataset-{run.dataset.version}", "dataset")
+        result = trainer(
             config,
             on_progress=reporter.update_progress,
             on_metric=on_metric,
@@ -73,4 +96,30 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
                 raise Cancelled(f"cancelled by a user {where}; the last checkpoint is kept")
             raise Interrupted(f"the worker shut down {where}; a checkpoint was saved: re-queue the run to resume")
         tracker.log_artifact(Path(result.adapter_dir), f"adapter-run{run.pk}", "adapter")
-    return asdict(result) | tracking.result_fields(run, tracker)
+    outcome = asdict(result) | dict(extra or {}) | tracking.result_fields(run, tracker)
+    write_experiment_record(run, outcome)
+    return outcome
+
+
+def write_experiment_record(run: StageRun, result: Mapping[str, Any], evaluations: Sequence[StageRun] = (),
+                            eval_commands: Sequence[str] = ()) -> Path | None:
+    """EXPERIMENT.md beside the run card (pipeline.train.experiment_record), None without a local run card.
+
+    Written when training ends; the verdict stage writes it again with the chain's evaluations.
+    """
+    if not (run_dir(run) / RUN_CARD_NAME).is_file():
+        return None
+    dataset, params = run.dataset, run.params
+    options = "".join(f", {key.replace('_', ' ')} {params[key]}" for key in ("preset", "train_mode") if key in params)
+    notes = [f"Dataset {dataset.name} ({dataset.version}), task {dataset.task_type}, backend "
+             f"{params.get('backend', 'local')}{options}."]
+    if result.get("left_out"):
+        left_out = result["left_out"]
+        notes.append(f"{left_out['rows']} of {left_out['of']} train rows left out: {left_out['first_reason']}")
+    if result.get("tracker_url"):
+        notes.append(f"Tracker run: {result['tracker_url']}")
+    path, _ = record_from_run_dir(
+        run_dir(run), run_id=f"run{run.pk}", notes="\n\n".join(notes), eval_commands=eval_commands,
+        eval_results={evaluation.params["predictor"]: evaluation.result.get("metrics", {}) for evaluation in evaluations},
+    )
+    return path
