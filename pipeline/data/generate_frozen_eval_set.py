@@ -22,6 +22,9 @@ from pipeline.data.quality_filter import NearDuplicateIndex
 
 # Only what defines an eval example goes into the hash; ids and usage do not.
 HASHED_FIELDS = ("request_text", "language", "target", "constraints")
+# Rows of the other task types (pipeline.tasks.registry) are defined by all their keys: pass ``fields=ALL_FIELDS``.
+ALL_FIELDS = None
+Fields = Sequence[str] | None
 
 
 class FrozenSetCorrupted(RuntimeError):
@@ -36,13 +39,15 @@ class FrozenEvalSet:
     created: bool
 
 
-def canonical_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    return [dumps({key: row[key] for key in HASHED_FIELDS if key in row}) for row in rows]
+def canonical_lines(rows: Sequence[dict[str, Any]], fields: Fields = HASHED_FIELDS) -> list[str]:
+    """One JSON line per row with only ``fields`` (every key, sorted, when ``fields`` is ALL_FIELDS)."""
+    return [dumps({key: row[key] for key in (sorted(row) if fields is None else fields) if key in row})
+            for row in rows]
 
 
-def content_hash(rows: Sequence[dict[str, Any]]) -> str:
+def content_hash(rows: Sequence[dict[str, Any]], fields: Fields = HASHED_FIELDS) -> str:
     digest = hashlib.sha256()
-    for line in canonical_lines(rows):
+    for line in canonical_lines(rows, fields):
         digest.update(line.encode("utf-8") + b"\n")
     return digest.hexdigest()
 
@@ -51,14 +56,17 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def freeze(rows: Sequence[dict[str, Any]], frozen_dir: str | Path) -> FrozenEvalSet:
-    """Write <frozen_dir>/<hash>.jsonl read-only, unless that set already exists."""
+def freeze(rows: Sequence[dict[str, Any]], frozen_dir: str | Path, fields: Fields = HASHED_FIELDS) -> FrozenEvalSet:
+    """Write <frozen_dir>/<hash>.jsonl read-only, unless that set already exists.
+
+    The file holds the canonical lines, so hashing its rows again (with the same ``fields``) gives its name.
+    """
     if not rows:
         raise ValueError("cannot freeze an empty test split")
     frozen_dir = Path(frozen_dir)
     frozen_dir.mkdir(parents=True, exist_ok=True)
-    lines = canonical_lines(rows)
-    digest = content_hash(rows)
+    lines = canonical_lines(rows, fields)
+    digest = content_hash(rows, fields)
     path = frozen_dir / f"{digest}.jsonl"
     if path.exists():
         if file_hash(path) != digest:
@@ -76,12 +84,13 @@ def freeze(rows: Sequence[dict[str, Any]], frozen_dir: str | Path) -> FrozenEval
     return FrozenEvalSet(digest, path, len(lines), created=True)
 
 
-def near_duplicates_against(test_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]]) -> int:
+def near_duplicates_against(test_rows: Sequence[dict[str, Any]], train_rows: Sequence[dict[str, Any]],
+                            text_key: str = "request_text") -> int:
     """How many eval examples have a near-duplicate in train (DESIGN §8): should be 0."""
     index = NearDuplicateIndex()
     for position, row in enumerate(train_rows):
-        index.insert(str(position), row["request_text"])
-    return sum(1 for row in test_rows if index.query(row["request_text"]))
+        index.insert(str(position), row[text_key])
+    return sum(1 for row in test_rows if index.query(row[text_key]))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,21 +1,25 @@
-"""Import an existing JSONL dataset (request_text + the six targets).
+"""Import an existing JSONL dataset (request_text + the six targets, or the rows of another task type).
 
 All or nothing: every bad line is reported by number and reason, and a file with
-any bad line yields no rows, so a half-imported dataset can never exist.
+any bad line yields no rows, so a half-imported dataset can never exist. The
+other task types (pipeline.tasks.registry) validate each object with their own
+``validate_row``.
 
-Run alone (validation only): python -m pipeline.data.importer data.jsonl
+Run alone (validation only): python -m pipeline.data.importer data.jsonl [--task four_class]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pipeline.data.quality_filter import detect_language
 from pipeline.data.teachers import LANGUAGES
+from pipeline.tasks.hidden_params import NAME as FLAGSHIP_TASK
 from pipeline.tasks.hidden_params import constraints_for, record_from_json
+from pipeline.tasks.registry import get_task, task_names
 
 
 class ImportFailed(ValueError):
@@ -28,7 +32,31 @@ class ImportFailed(ValueError):
         super().__init__(shown + (" (more errors not shown)" if truncated else ""))
 
 
-def parse_import(lines: Iterable[bytes | str], max_errors: int = 20) -> list[dict[str, Any]]:
+def flagship_row(obj: Any, number: int) -> dict[str, Any]:
+    """One object of a six-parameter import -> a row; ValueError naming the problem."""
+    text, target = record_from_json(obj)
+    language = obj.get("language") or detect_language(text)
+    if language not in LANGUAGES:
+        raise ValueError(f'"language" must be one of {", ".join(LANGUAGES)}, got {language!r}')
+    return {
+        "id": f"i{number:06d}",
+        "request_text": text,
+        "language": language,
+        "target": target,
+        "constraints": constraints_for(target),
+        "teacher": "import",
+        "usage": {},
+    }
+
+
+def row_maker(task: str) -> Callable[[Any, int], dict[str, Any]]:
+    """How one imported object becomes a row of `task`: the flagship's rule, or the text task's validate_row."""
+    return flagship_row if task == FLAGSHIP_TASK else get_task(task).validate_row
+
+
+def parse_import(lines: Iterable[bytes | str], max_errors: int = 20,
+                 make_row: Callable[[Any, int], dict[str, Any]] = flagship_row) -> list[dict[str, Any]]:
+    """Every line through ``make_row(object, line number)``; the rows, or ImportFailed naming every bad line."""
     rows: list[dict[str, Any]] = []
     errors: list[tuple[int, str]] = []
     truncated = False
@@ -49,24 +77,9 @@ def parse_import(lines: Iterable[bytes | str], max_errors: int = 20) -> list[dic
             errors.append((number, f"not valid JSON: {exc.msg} at column {exc.colno}"))
             continue
         try:
-            text, target = record_from_json(obj)
-            language = obj.get("language") or detect_language(text)
-            if language not in LANGUAGES:
-                raise ValueError(f'"language" must be one of {", ".join(LANGUAGES)}, got {language!r}')
+            rows.append(make_row(obj, number))
         except ValueError as exc:
             errors.append((number, str(exc)))
-            continue
-        rows.append(
-            {
-                "id": f"i{number:06d}",
-                "request_text": text,
-                "language": language,
-                "target": target,
-                "constraints": constraints_for(target),
-                "teacher": "import",
-                "usage": {},
-            }
-        )
     if errors:
         raise ImportFailed(errors, truncated)
     if not rows:
@@ -77,10 +90,12 @@ def parse_import(lines: Iterable[bytes | str], max_errors: int = 20) -> list[dic
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
+    parser.add_argument("--task", choices=[FLAGSHIP_TASK, *task_names()], default=FLAGSHIP_TASK,
+                        help="the task type whose rows the file holds (default: %(default)s)")
     args = parser.parse_args(argv)
     with open(args.path, "rb") as handle:
         try:
-            rows = parse_import(handle)
+            rows = parse_import(handle, make_row=row_maker(args.task))
         except ImportFailed as exc:
             raise SystemExit("\n".join(f"line {n}: {p}" for n, p in exc.errors))
     print(f"{len(rows)} valid rows")

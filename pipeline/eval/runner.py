@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.data.generate_frozen_eval_set import content_hash
+from pipeline.data.generate_frozen_eval_set import HASHED_FIELDS, Fields, content_hash
 from pipeline.eval.metrics import CostModel, ScoredExample, score, summarize
 from pipeline.infer.base import Prediction, Predictor
 from pipeline.tasks.hidden_params import AXES
@@ -63,18 +63,20 @@ def build_provenance(
     seed: int | None = None,
     commit: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    hashed_fields: Fields = HASHED_FIELDS,
 ) -> dict[str, Any]:
     """The fields DESIGN §6 requires on every metric row.
 
     The eval-set hash is computed from the examples themselves (the same hash
-    the freeze stage names the file by), so it cannot disagree with the data
-    that was actually scored. `extra` carries run details such as the decode mode.
+    the freeze stage names the file by, with the same `hashed_fields`), so it
+    cannot disagree with the data that was actually scored. `extra` carries run
+    details such as the decode mode.
     """
     provenance = {
         "predictor": predictor.name,
         "model_id": predictor.model_id,
         "adapter": predictor.adapter,
-        "eval_set_hash": content_hash(examples),
+        "eval_set_hash": content_hash(examples, hashed_fields),
         "dataset_version": dataset_version,
         "code_commit": commit,
         "seed": seed,

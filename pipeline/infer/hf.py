@@ -171,7 +171,7 @@ class HFPredictor:
         started = time.perf_counter()
         prompt_ids = self.prompt_ids(text)
         if mode == "free":
-            raw, completion_ids = self._generate(prompt_ids)
+            raw, completion_ids = generate_greedy(self.loaded, prompt_ids, self.max_new_tokens)
             passes, cached = len(completion_ids), 0
         else:
             result = self.decoder.decode(prompt_ids, expected=mode == "expected")
@@ -182,26 +182,27 @@ class HFPredictor:
                  "cached_prompt_tokens": cached}
         return Prediction(raw=raw, latency_ms=latency_ms, tokens_decoded=passes, usage=usage)
 
-    def _generate(self, prompt_ids: list[int]) -> tuple[str, list[int]]:
-        """Greedy ``generate`` of the whole answer; the text the model wrote, without special tokens."""
-        import torch
-        from transformers import GenerationConfig
 
-        model, tokenizer = self.loaded.model, self.loaded.tokenizer
-        eos_token_id = model.generation_config.eos_token_id
-        if eos_token_id is None:
-            eos_token_id = tokenizer.eos_token_id
-        pad_token_id = tokenizer.pad_token_id
-        if pad_token_id is None:
-            pad_token_id = eos_token_id[0] if isinstance(eos_token_id, list) else eos_token_id
-        config = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False,
-                                  eos_token_id=eos_token_id, pad_token_id=pad_token_id)
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.loaded.device)
-        with torch.inference_mode():
-            output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                    generation_config=config)
-        completion_ids = output[0, len(prompt_ids):].tolist()
-        return tokenizer.decode(completion_ids, skip_special_tokens=True), completion_ids
+def generate_greedy(loaded: LoadedModel, prompt_ids: list[int], max_new_tokens: int) -> tuple[str, list[int]]:
+    """Greedy ``generate`` of the whole answer; the text the model wrote (no special tokens) and its token ids."""
+    import torch
+    from transformers import GenerationConfig
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    eos_token_id = model.generation_config.eos_token_id
+    if eos_token_id is None:
+        eos_token_id = tokenizer.eos_token_id
+    pad_token_id = tokenizer.pad_token_id
+    if pad_token_id is None:
+        pad_token_id = eos_token_id[0] if isinstance(eos_token_id, list) else eos_token_id
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
+                              eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+    input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=loaded.device)
+    with torch.inference_mode():
+        output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                generation_config=config)
+    completion_ids = output[0, len(prompt_ids):].tolist()
+    return tokenizer.decode(completion_ids, skip_special_tokens=True), completion_ids
 
 
 def prompt_baseline(loaded: LoadedModel, examples: Sequence[tuple[str, Target]], **options: Any) -> HFPredictor:

@@ -687,7 +687,8 @@ class FourClassTask:
     higher_is_better = HIGHER_IS_BETTER
     clean_options = CLEAN_OPTIONS
     presets = (
-        TrainingPreset("sft", "SFT: LoRA, the label as the answer", {"trainer": "sft"}),
+        # The system prompt alone is about 220 SmolLM2 tokens, the longest Japanese demo post about 1100 more.
+        TrainingPreset("sft", "SFT: LoRA, the label as the answer", {"trainer": "sft", "max_seq_length": 1536}),
         TrainingPreset("cls_head", "Classification head: LoRA, focal loss, class weights",
                        {"trainer": "cls_head", "focal_gamma": 2.0, "class_weights": True}),
     )
@@ -721,6 +722,13 @@ class FourClassTask:
 
     def charts(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {"confusion": confusion_chart(rows)}
+
+    def ab_test(self, rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
+                name_a: str = "A", name_b: str = "B") -> dict[str, Any]:
+        """``pipeline.eval.ab_test.ab_test`` (imported here: that module builds on this one)."""
+        from pipeline.eval.ab_test import ab_test
+
+        return ab_test(rows_a, rows_b, name_a, name_b)
 
 
 TASK = FourClassTask()

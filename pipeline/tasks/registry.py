@@ -7,6 +7,13 @@ module in pipeline/tasks/ plus one line in `_MODULES` below.
 A row is a plain dict with at least "id", "text" (what the model reads) and
 "answer" (the gold output the metrics compare against, a string); tasks may
 keep more keys (e.g. "meta", "language").
+
+Two methods are optional, and the helpers below say whether a task has them:
+``prepare_rows(rows, params)`` rewrites rows as a training preset asks (e.g.
+multiple_choice's retrieved context), for training and evaluation alike;
+``ab_test(rows_a, rows_b, name_a, name_b)`` compares two evaluations of the
+same frozen set (four_class: ``pipeline.eval.ab_test``). docs/tasks.md walks
+through adding a task type.
 """
 
 from __future__ import annotations
@@ -95,3 +102,29 @@ def get_task(name: str) -> TextTask:
     if name not in _MODULES:
         raise ValueError(f"unknown task type {name!r}; expected one of {', '.join(_MODULES)}")
     return importlib.import_module(_MODULES[name]).TASK
+
+
+def prepare_rows(task: TextTask, rows: Sequence[dict[str, Any]], params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows as the training params want them read (the task's ``prepare_rows``); plain copies for tasks without it."""
+    prepare = getattr(task, "prepare_rows", None)
+    return prepare(rows, params) if prepare else [dict(row) for row in rows]
+
+
+def render_chats(task: TextTask, rows: Sequence[Mapping[str, Any]],
+                 train_mode: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """({"messages": [...]} per row the train mode can learn from, why each other row cannot: one line per row).
+
+    A row the mode cannot use (e.g. a direct answer under "cot", which has no
+    reasoning to learn) is the task's ValueError, reported rather than trained on.
+    """
+    chats, refused = [], []
+    for row in rows:
+        try:
+            chats.append({"messages": task.chat_messages(row, True, train_mode)})
+        except ValueError as error:
+            refused.append(str(error))
+    return chats, refused
+
+
+def has_ab_test(task: TextTask) -> bool:
+    return callable(getattr(task, "ab_test", None))

@@ -372,6 +372,9 @@ def build_trainer(
     )
     # With tqdm off, transformers prints every log dict to stdout; reporting goes through the callbacks instead.
     trainer.remove_callback(PrinterCallback)
+    if len(trainer.train_dataset) == 0:  # TRL drops the examples whose answer was truncated away
+        raise ValueError(f"none of the {len(train_dataset)} train examples keeps its answer within max_seq_length="
+                         f"{config.max_seq_length} tokens; raise max_seq_length")
     return trainer
 
 

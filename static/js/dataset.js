@@ -1,15 +1,27 @@
-// Dataset page charts: per-axis histograms (train/valid/test) and drops by reason.
+// Dataset page charts: per-axis histograms (train/valid/test), or gold answers per split for text tasks, and drops by reason.
 document.addEventListener("DOMContentLoaded", async () => {
   const grid = document.getElementById("histograms");
   if (!grid || !window.Plotly) return;
   const response = await fetch(grid.dataset.statsUrl, { credentials: "same-origin" });
   if (!response.ok) return;
   const { axes, stats } = await response.json();
-  const labels = stats.histogram_bins.map(([lo, hi]) => `${lo}–${hi}`);
   const layout = (title) => ({
     title: { text: title, font: { size: 14 } }, barmode: "stack", height: 240,
     margin: { l: 40, r: 10, t: 36, b: 40 }, showlegend: false,
   });
+  if (stats.answers) {
+    const cell = document.createElement("div");
+    cell.className = "chart";
+    cell.dataset.chart = "answers";
+    grid.appendChild(cell);
+    const answers = [...new Set(Object.values(stats.answers).flatMap((counts) => Object.keys(counts)))].sort();
+    const traces = ["train", "valid", "test"].map((split) => ({
+      type: "bar", name: split, x: answers, y: answers.map((answer) => stats.answers[split][answer] || 0),
+    }));
+    Plotly.newPlot(cell, traces, { ...layout(""), showlegend: true, legend: { orientation: "h" } },
+      { displayModeBar: false, responsive: true });
+  }
+  const labels = (stats.histogram_bins || []).map(([lo, hi]) => `${lo}–${hi}`);
   for (const axis of axes) {
     const cell = document.createElement("div");
     cell.className = "chart";

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.tasks import hidden_params
-from pipeline.tasks.registry import TextTask, get_task
+from pipeline.tasks.registry import TextTask, get_task, has_ab_test
 
 # The six-parameter task; every other task_type is a text task of pipeline.tasks.registry.
 FLAGSHIP_TASK = hidden_params.NAME
@@ -68,6 +68,11 @@ class Dataset(models.Model):
     def text_task(self) -> TextTask | None:
         """The registry's task object of a text-task dataset; None for the flagship."""
         return None if self.task_type == FLAGSHIP_TASK else get_task(self.task_type)
+
+    @property
+    def supports_ab_test(self) -> bool:
+        """Whether evaluations of this dataset can be A/B tested (the task has an `ab_test`)."""
+        return bool(self.text_task and has_ab_test(self.text_task))
 
     @property
     def version(self) -> str:

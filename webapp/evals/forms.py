@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
+from webapp.evals.ab import candidate_runs, run_name
 from webapp.evals.models import AcceptanceCriterion
+from webapp.runs.models import StageRun
 
 
 class CriterionForm(forms.ModelForm):
@@ -21,3 +24,38 @@ class CriterionForm(forms.ModelForm):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         return cleaned
+
+
+class ABTestForm(forms.Form):
+    """Two finished evaluations of one frozen set: A (e.g. the model in service) and B (the candidate)."""
+
+    run_a = forms.ModelChoiceField(label=_("Model A (an earlier evaluation)"), queryset=StageRun.objects.none())
+    run_b = forms.ModelChoiceField(label=_("Model B (the candidate)"), queryset=StageRun.objects.none())
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("run_a", "run_b"):
+            field = self.fields[name]
+            field.queryset = candidate_runs()
+            field.label_from_instance = self.describe
+
+    @staticmethod
+    def describe(run: StageRun) -> str:
+        frozen = run.result.get("provenance", {}).get("eval_set_hash", "")
+        return f"{run_name(run)} · {run.dataset.name} · {_('frozen set')} {frozen[:12]}"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        run_a, run_b = data.get("run_a"), data.get("run_b")
+        if not run_a or not run_b:
+            return data
+        if run_a.pk == run_b.pk:
+            raise forms.ValidationError(_("Pick two different evaluations: A and B are both #%(pk)s.") % {"pk": run_a.pk})
+        hash_a = run_a.result["provenance"]["eval_set_hash"]
+        hash_b = run_b.result["provenance"]["eval_set_hash"]
+        if hash_a != hash_b:
+            raise forms.ValidationError(
+                _("#%(a)s and #%(b)s were evaluated on different frozen sets (%(hash_a)s… and %(hash_b)s…); an A/B "
+                  "test compares two models on the same set.")
+                % {"a": run_a.pk, "b": run_b.pk, "hash_a": hash_a[:12], "hash_b": hash_b[:12]})
+        return data

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -66,3 +67,25 @@ class EvalExample(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.index} {self.request_text[:40]}"
+
+
+class ABTest(models.Model):
+    """Model A (an earlier evaluation, e.g. the model in service) against model B (the candidate) on one frozen set.
+
+    `result` is the task's A/B statistics (e.g. pipeline.eval.ab_test): metric deltas B - A with
+    bootstrap confidence intervals, McNemar's test, the latency change and both confusion matrices. It is
+    computed once, from the two runs' EvalExample rows, when the row is created (webapp.evals.ab).
+    """
+
+    run_a = models.ForeignKey("runs.StageRun", on_delete=models.CASCADE, related_name="ab_tests_as_a")
+    run_b = models.ForeignKey("runs.StageRun", on_delete=models.CASCADE, related_name="ab_tests_as_b")
+    eval_set_hash = models.CharField(max_length=64)
+    result = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"A/B #{self.pk}: run {self.run_a_id} vs run {self.run_b_id}"

@@ -7,10 +7,10 @@ ROLE_PERMISSIONS = {
     "engineers": [
         "runs.add_stagerun", "runs.change_stagerun", "runs.view_stagerun",
         "datasets.add_dataset", "datasets.change_dataset", "datasets.view_dataset",
-        "evals.change_acceptancecriterion", "evals.view_acceptancecriterion",
+        "evals.change_acceptancecriterion", "evals.view_acceptancecriterion", "evals.add_abtest", "evals.view_abtest",
         *PLAYGROUND,
     ],
-    "designers": ["runs.view_stagerun", "datasets.view_dataset", *PLAYGROUND],
+    "designers": ["runs.view_stagerun", "datasets.view_dataset", "evals.view_abtest", *PLAYGROUND],
 }
 
 

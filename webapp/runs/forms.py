@@ -4,8 +4,35 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.tasks.registry import TextTask, get_task, task_names
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
-from webapp.datasets.models import Dataset
+from webapp.datasets.forms import TaskFormMixin, demo_language_error, task_field
+from webapp.datasets.models import FLAGSHIP_TASK, Dataset
+from webapp.runs.task_training import preset_choices, trainer_config, training_params
+
+
+def preset_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=_("Preset (text task types)"), required=False,
+        choices=[("", _("— (six-parameter task)")), *preset_choices([get_task(name) for name in task_names()])],
+        help_text=_("Its trainer, train mode and data options win over the fields below; empty: the task's first "
+                    "preset. A text-task run is then evaluated (rules, prompt, fine-tuned) and judged."),
+    )
+
+
+def preset_key(form: forms.Form, task: TextTask | None, choice: str) -> str | None:
+    """The key of the chosen "<task>:<key>" preset of `task` (its first one when none is chosen);
+    a form error on "preset" when it belongs to another task type, or to none."""
+    task_name, _separator, key = choice.partition(":")
+    if task is None:
+        if choice:
+            form.add_error("preset", _("Presets belong to the text task types; this is the six-parameter task."))
+        return None
+    if not choice:
+        return task.presets[0].key
+    if task_name != task.name:
+        form.add_error("preset", _("Choose a preset of %(task)s.") % {"task": task.label})
+    return key
 
 
 class TrainingForm(forms.Form):
@@ -20,6 +47,7 @@ class TrainingForm(forms.Form):
 
     dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=Dataset.objects.none())
     backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
+    preset = preset_field()
     model_name = forms.CharField(
         label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200,
         help_text=_("The bundled SmolLM2-135M-Instruct, a local path, or a hub id (e.g. mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
@@ -58,22 +86,38 @@ class TrainingForm(forms.Form):
             self.add_error("confirm_remote", _("Tick this box to submit a billed remote job."))
         if backend == "mistral" and data.get("model_name") == DEFAULT_BASE_MODEL:
             self.add_error("model_name", _("Mistral fine-tunes its own models: enter one, e.g. ministral-3b-latest."))
+        task = data["dataset"].text_task if data.get("dataset") else None
+        if task and backend in self.REMOTE:
+            self.add_error("backend", _("%(task)s trains on the local worker; the remote backends train the "
+                                        "six-parameter task.") % {"task": task.label})
+        if "dataset" in data:
+            data["preset"] = preset_key(self, task, data.get("preset", ""))
         return data
 
     def params(self) -> dict:
-        """The run's params: the backend and the hyperparameters (HF Jobs also keeps its flavor)."""
+        """The run's params: the backend and the hyperparameters (HF Jobs also keeps its flavor); for a text
+        task, the preset's options on top (task_training.training_params)."""
         data = self.cleaned_data
-        skip = {"dataset", "confirm_remote"} | (set() if data["backend"] == "hf_jobs" else {"flavor"})
-        return {name: value for name, value in data.items() if name not in skip}
+        skip = {"dataset", "confirm_remote", "preset"} | (set() if data["backend"] == "hf_jobs" else {"flavor"})
+        params = {name: value for name, value in data.items() if name not in skip}
+        task = data["dataset"].text_task
+        if task is None:
+            return params
+        return training_params(task, data["preset"], {k: v for k, v in params.items() if k != "backend"})
 
 
-class LoopForm(forms.Form):
-    """A loop of N cycles; each cycle generates, trains and evaluates rule, prompt and fine-tuned predictors."""
+class LoopForm(TaskFormMixin, forms.Form):
+    """A loop of N cycles; each cycle generates, trains and evaluates rule, prompt and fine-tuned predictors.
+
+    A text task type generates its offline demo rows and trains with the chosen preset.
+    """
 
     DECODE_CHOICES = [("constrained", _("Constrained JSON")), ("free", _("Free generation")),
                       ("expected", _("Expected value over number tokens"))]
 
     name = forms.CharField(label=_("Name"), max_length=200, initial="loop")
+    task = task_field()
+    preset = preset_field()
     cycles = forms.IntegerField(label=_("Cycles"), initial=2, min_value=1, max_value=20)
     size = forms.IntegerField(label=_("Pairs per cycle"), initial=2000, min_value=50, max_value=100_000)
     seed = forms.IntegerField(label=_("Seed"), initial=0, min_value=0, max_value=2**31 - 1)
@@ -86,15 +130,41 @@ class LoopForm(forms.Form):
     batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
     lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
-    decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained")
+    decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained",
+                               help_text=_("Six-parameter task only; text task types generate freely."))
+    TRAINING_KEYS = ("model_name", "num_epochs", "max_steps", "learning_rate", "batch_size", "lora_r", "load_in_4bit")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        task_name = data.get("task", FLAGSHIP_TASK)
+        task = None if task_name == FLAGSHIP_TASK else get_task(task_name)
+        problem = demo_language_error(task_name, data.get("language", ""), data.get("seed") or 0)
+        if problem and "language" in data:
+            self.add_error("language", problem)
+        data["preset"] = preset_key(self, task, data.get("preset", ""))
+        if task and not self.errors:  # e.g. QLoRA asked of a classification-head preset
+            try:
+                trainer_config(self.training(), train_file="-", output_dir="-")
+            except ValueError as exc:
+                self.add_error(None, str(exc))
+        return data
+
+    def training(self) -> dict:
+        """The training row's params: the hyperparameters, and for a text task the preset's options on top."""
+        data = self.cleaned_data
+        hyperparameters = {key: data[key] for key in self.TRAINING_KEYS}
+        if data["task"] == FLAGSHIP_TASK:
+            return hyperparameters
+        return training_params(get_task(data["task"]), data["preset"], hyperparameters)
 
     def loop_kwargs(self) -> dict:
         data = self.cleaned_data
+        flagship = data["task"] == FLAGSHIP_TASK
         return {
             "name": data["name"],
             "cycles": data["cycles"],
-            "data": {"size": data["size"], "seed": data["seed"], "language": data["language"], "teacher": "template"},
-            "training": {key: data[key] for key in ("model_name", "num_epochs", "max_steps", "learning_rate",
-                                                     "batch_size", "lora_r", "load_in_4bit")},
-            "evaluation": {"decode": data["decode"]},
+            "data": {"size": data["size"], "seed": data["seed"], "language": data["language"], "teacher": "template"}
+            | ({} if flagship else {"task": data["task"]}),
+            "training": self.training(),
+            "evaluation": {"decode": data["decode"]} if flagship else {},
         }

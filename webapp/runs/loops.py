@@ -65,10 +65,10 @@ def train_and_evaluate_steps(training: dict[str, Any], evaluation: dict[str, Any
 
 
 def link_train_run(rows: Sequence[StageRun]) -> None:
-    """The chain's model predictors name its training run: fine_tuned loads its adapter, and a text task's
-    prompt_baseline reads the same prompt options (train mode, context) as the model it is compared with."""
+    """The chain's evaluations name its training run: fine_tuned loads its adapter, and on a text task every
+    predictor reads the same inputs (train mode, retrieved context) as the model they are compared with."""
     train = next(run for run in rows if run.kind == Kind.TRAIN)
     for run in rows:
-        if run.kind == Kind.EVALUATE and run.params["predictor"] != "rule_baseline":
+        if run.kind == Kind.EVALUATE:
             run.params["train_run_id"] = train.pk
             run.save(update_fields=["params"])

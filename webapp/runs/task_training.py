@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -37,7 +36,8 @@ TRAINERS: dict[str, tuple[type, Callable[..., sft.TrainResult]]] = {
 }
 # Params that shape the data, not the trainer (SFT's own train_mode stays "sft").
 DATA_OPTIONS = ("preset", "train_mode", "retrieval_context", "retrieval_top_k")
-_PATHS = ("train_file", "valid_file", "output_dir", "resume", "train_mode")
+# Config fields this module sets itself (SFT's train_mode keeps its default, "sft").
+_SET_HERE = ("train_file", "valid_file", "output_dir", "resume", "train_mode")
 
 
 def preset_of(task: TextTask, key: str) -> TrainingPreset:
@@ -62,7 +62,7 @@ def trainer_config(params: Mapping[str, Any], **paths: Any) -> Any:
         raise ValueError(f"text tasks train on the local worker ({' or '.join(TRAINERS)}), not {backend!r}; "
                          "the remote backends train the six-parameter task")
     config_class, _ = TRAINERS[backend]
-    known = {field.name for field in fields(config_class)} - set(_PATHS)
+    known = {field.name for field in fields(config_class)} - set(_SET_HERE)
     options = {key: value for key, value in params.items() if key not in (*RUN_OPTIONS, *DATA_OPTIONS)}
     refused = sorted(key for key, value in options.items() if key not in known and value)
     if refused:
@@ -70,44 +70,36 @@ def trainer_config(params: Mapping[str, Any], **paths: Any) -> Any:
     return config_class(**paths, **{key: value for key, value in options.items() if key in known})
 
 
-def chat_files(task: TextTask, dataset: Dataset, params: Mapping[str, Any],
-               directory: Path) -> tuple[dict[str, Path | None], dict[str, Any] | None]:
-    """The train/valid splits as the run reads them, written into `directory`.
+def split_rows(task: TextTask, dataset: Dataset, params: Mapping[str, Any],
+               split: str) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(what the run trains on, why each left-out row cannot be used, how many rows the split has).
 
-    SFT reads chats (`task.chat_messages` in the preset's train mode), the
-    classification head the prepared rows themselves. Returns the paths (valid
-    None when nothing of it is usable) and, when the train mode cannot use some
-    train rows, {"rows", "of", "first_reason"}. A ValueError says when it can
-    use none of them.
+    SFT trains on chats (`task.chat_messages` in the preset's train mode), the
+    classification head on the prepared rows themselves.
     """
-    paths: dict[str, Path | None] = {}
-    left_out = None
-    for split in ("train", "valid"):
-        rows = prepare_rows(task, read_jsonl(dataset.directory / f"{split}.jsonl"), params)
-        if params.get("backend") == "cls_head":
-            usable, refused = rows, []
-        else:
-            usable, refused = render_chats(task, rows, params.get("train_mode"))
-        if split == "train":
-            if not usable:
-                raise ValueError(f"train mode {params.get('train_mode')!r} can use none of the {len(rows)} train "
-                                 f"rows of dataset #{dataset.pk}: {refused[0] if refused else 'the split is empty'}")
-            if refused:
-                left_out = {"rows": len(refused), "of": len(rows), "first_reason": refused[0]}
-        prefix = "rows" if params.get("backend") == "cls_head" else "chat"
-        paths[split] = write_jsonl(directory / f"{prefix}_{split}.jsonl", usable) if usable else None
-    return paths, left_out
+    rows = prepare_rows(task, read_jsonl(dataset.directory / f"{split}.jsonl"), params)
+    if params.get("backend") == "cls_head":
+        return rows, [], len(rows)
+    usable, refused = render_chats(task, rows, params.get("train_mode"))
+    return usable, refused, len(rows)
+
+
+def usable_train_rows(task: TextTask, dataset: Dataset,
+                      params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The train split as the run reads it, and {"rows", "of", "first_reason"} when some rows had to be left
+    out; a ValueError when the train mode can use none of them."""
+    usable, refused, total = split_rows(task, dataset, params, "train")
+    if not usable:
+        raise ValueError(f"train mode {params.get('train_mode')!r} can use none of the {total} train rows of "
+                         f"dataset #{dataset.pk}: {refused[0] if refused else 'the split is empty'}")
+    return usable, {"rows": len(refused), "of": total, "first_reason": refused[0]} if refused else None
 
 
 def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> StageRun:
-    """Check the params against the data, then train -> evaluate x3 -> verdict as one chain; the train row."""
+    """Check the params against the data (so the form can say what is wrong), then train -> evaluate x3 ->
+    verdict as one chain; returns the train row."""
     trainer_config(params, train_file="-", output_dir="-")
-    if params.get("backend") != "cls_head":  # refuse a train mode that none of the rows suits, now, on the form
-        chats, refused = render_chats(dataset.text_task, prepare_rows(
-            dataset.text_task, read_jsonl(dataset.directory / "train.jsonl"), params), params.get("train_mode"))
-        if not chats:
-            raise ValueError(f"train mode {params.get('train_mode')!r} can use none of the train rows of this "
-                             f"dataset: {refused[0] if refused else 'the split is empty'}")
+    usable_train_rows(dataset.text_task, dataset, params)
     with transaction.atomic():
         rows = services.create_chain(loops.train_and_evaluate_steps(params, {}), dataset=dataset, created_by=user)
         loops.link_train_run(rows)
@@ -117,18 +109,21 @@ def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> Stage
 
 def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
     """Write the run's data files, then train with the backend's trainer (tracked like the flagship)."""
-    dataset, params = run.dataset, run.params
+    dataset, params, task = run.dataset, run.params, run.dataset.text_task
     directory = run_dir(run)
-    paths, left_out = chat_files(dataset.text_task, dataset, params, directory)
+    prefix = "rows" if params.get("backend") == "cls_head" else "chat"
+    train_rows, left_out = usable_train_rows(task, dataset, params)
     if left_out:
         reporter.on_log(f"left out {left_out['rows']} of {left_out['of']} train rows that train mode "
                         f"{params.get('train_mode')!r} cannot use, e.g. {left_out['first_reason']}")
-    config = trainer_config(params, train_file=str(paths["train"]),
-                            valid_file=str(paths["valid"]) if paths["valid"] else None,
+    train_file = write_jsonl(directory / f"{prefix}_train.jsonl", train_rows)
+    valid_rows, _, _ = split_rows(task, dataset, params, "valid")
+    valid_file = write_jsonl(directory / f"{prefix}_valid.jsonl", valid_rows) if valid_rows else None
+    config = trainer_config(params, train_file=str(train_file), valid_file=str(valid_file) if valid_file else None,
                             output_dir=str(directory), resume=True)
     _, trainer = TRAINERS[params.get("backend", "local")]
-    reporter.on_log(f"{dataset.task_type}: training {params.get('backend', 'local')} with preset "
-                    f"{params.get('preset')} on {paths['train'].name}")
+    reporter.on_log(f"{task.name}: {params.get('backend', 'local')} training, preset {params.get('preset')}, "
+                    f"{len(train_rows)} train and {len(valid_rows)} valid examples")
     return run_training(run, reporter, trainer, config, {"left_out": left_out} if left_out else None)
 
 

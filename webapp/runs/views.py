@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pipeline.train.experiment_record import RECORD_NAME
 from pipeline.train.sft import ADAPTER_DIRNAME, RUN_CARD_NAME, list_checkpoints
 from webapp.datasets.models import Dataset
 from webapp.runs import loops, services, tracking, training
@@ -78,7 +79,7 @@ def run_tracker(request, pk: int):
 
 
 # Downloadable training artifacts: name -> path inside the run directory.
-ARTIFACTS = {"run_card.json": RUN_CARD_NAME, "adapter.zip": ADAPTER_DIRNAME}
+ARTIFACTS = {"run_card.json": RUN_CARD_NAME, "adapter.zip": ADAPTER_DIRNAME, "EXPERIMENT.md": RECORD_NAME}
 
 
 @require_GET

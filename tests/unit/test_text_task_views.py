@@ -1,0 +1,184 @@
+"""Forms and pages of the text task types: imports, task and preset choices, A/B tests; no view names a task type."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from pipeline.data.jsonl import write_jsonl
+from pipeline.tasks.registry import get_task, task_names
+from webapp.datasets.models import Dataset, FrozenEvalSet
+from webapp.evals.ab import create_ab_test
+from webapp.evals.models import ABTest, EvalExample
+from webapp.runs.models import StageRun
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+LABELS = ("ALLOW", "ESCALATION", "DENY", "REFUSE")
+POST = "I have been playing since the closed beta and our guild runs the weekly raid every Friday night."
+
+
+def upload(client, task: str, lines: list[str]):
+    return client.post(reverse("dataset_import"), {
+        "task": task, "name": "imported", "file": SimpleUploadedFile("rows.jsonl", "\n".join(lines).encode())})
+
+
+def eval_run(dataset: Dataset, predictor: str, predicted: list[str | None], latency_ms: float) -> StageRun:
+    """A finished four_class evaluation of `dataset`'s frozen set, gold labels cycling through LABELS."""
+    run = StageRun.objects.create(kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS, dataset=dataset,
+                                  params={"predictor": predictor},
+                                  result={"metrics": {"accuracy": 0.5},
+                                          "provenance": {"eval_set_hash": dataset.frozen_eval_set.content_hash}})
+    EvalExample.objects.bulk_create(
+        EvalExample(run=run, index=index, request_text=f"post {index}", target=LABELS[index % 4], raw_output=label or "?",
+                    parsed=label, valid=label is not None, latency_ms=latency_ms + index % 3,
+                    abs_error=float(label != LABELS[index % 4]))
+        for index, label in enumerate(predicted)
+    )
+    return run
+
+
+def ab_pair(content_hash: str = "a" * 64, items: int = 40) -> tuple[StageRun, StageRun]:
+    """Model A answers ALLOW on even items (right on 3 of 4 items), model B gives no answer on every fifth item."""
+    frozen = FrozenEvalSet.objects.create(content_hash=content_hash, path="/nonexistent", size=items)
+    dataset = Dataset.objects.create(name=f"fc {content_hash[:4]}", task_type="four_class", frozen_eval_set=frozen)
+    gold = [LABELS[index % 4] for index in range(items)]
+    run_a = eval_run(dataset, "prompt_baseline", [g if i % 2 else "ALLOW" for i, g in enumerate(gold)], 40.0)
+    run_b = eval_run(dataset, "fine_tuned", [None if i % 5 == 0 else g for i, g in enumerate(gold)], 8.0)
+    return run_a, run_b
+
+
+def test_a_bad_four_class_line_is_named_and_nothing_is_stored(engineer_client, data_dir):
+    existing = Dataset.objects.create(name="keep me")
+    response = upload(engineer_client, "four_class", [json.dumps({"text": POST, "label": "ALLOW"}),
+                                                      json.dumps({"text": POST, "label": "MAYBE"}), '{"text": "x"'])
+    errors = response.context["form"].errors["file"]
+    assert errors[0] == "Line 2: \"label\" must be one of ALLOW, ESCALATION, DENY, REFUSE, got 'MAYBE'"
+    assert errors[1].startswith("Line 3: not valid JSON") and errors[-1] == "Nothing was imported."
+    assert list(Dataset.objects.all()) == [existing] and not StageRun.objects.exists()
+    assert not (data_dir / "datasets").exists()
+
+
+def test_a_bad_multiple_choice_line_is_named(engineer_client):
+    row = {"input": "Question: 2 + 2?\nA. 3\nB. 4", "output": "Answer: B", "meta": {"mode": "essay"}}
+    response = upload(engineer_client, "multiple_choice", [json.dumps(row)])
+    assert response.context["form"].errors["file"][0] == "Line 1: \"meta.mode\" must be \"direct\" or \"cot\", got 'essay'"
+    assert not Dataset.objects.exists()
+
+
+def test_a_clean_text_task_import_queues_clean_split_freeze(engineer_client, redis_url, data_dir):
+    response = upload(engineer_client, "four_class", [json.dumps({"text": POST, "label": label}) for label in LABELS])
+    dataset = Dataset.objects.get()
+    assert response.status_code == 302 and dataset.task_type == "four_class" and dataset.params["size"] == 4
+    assert [run.kind for run in StageRun.objects.order_by("sequence")] == ["filter", "split", "freeze"]
+    assert '"answer":"DENY"' in (dataset.directory / "generated.jsonl").read_text()
+
+
+def test_a_language_without_demo_data_is_refused_with_the_tasks_reason(engineer_client):
+    response = engineer_client.post(reverse("dataset_new"), {"task": "multiple_choice", "size": 100, "seed": 0,
+                                                             "language": "mixed", "teacher": "template"})
+    assert "unknown language 'mixed'" in response.context["form"].errors["language"][0]
+    assert not Dataset.objects.exists()
+
+
+def test_the_forms_offer_every_registered_task_and_its_presets(engineer_client):
+    pages = {view: engineer_client.get(reverse(view)).content.decode()
+             for view in ("dataset_new", "dataset_import", "loop_new", "training_new")}
+    for name in task_names():
+        assert all(f'value="{name}"' in pages[view] for view in ("dataset_new", "dataset_import", "loop_new"))
+        for view in ("loop_new", "training_new"):
+            assert all(f'value="{name}:{preset.key}"' in pages[view] for preset in get_task(name).presets)
+
+
+def test_the_loop_form_refuses_a_preset_of_another_task(engineer_client):
+    response = engineer_client.post(reverse("loop_new"), {
+        "name": "l", "task": "four_class", "preset": "multiple_choice:A", "cycles": 1, "size": 60, "seed": 0,
+        "language": "en", "model_name": "m", "num_epochs": 1, "max_steps": 2, "learning_rate": 0.001,
+        "batch_size": 2, "lora_r": 4, "decode": "constrained"})
+    assert response.context["form"].errors["preset"] == [f"Choose a preset of {get_task('four_class').label}."]
+
+
+def training_post(dataset: Dataset, **values) -> dict:
+    return {"dataset": dataset.pk, "backend": "local", "model_name": "m", "num_epochs": 1, "max_steps": 2,
+            "learning_rate": 0.001, "batch_size": 2, "gradient_accumulation_steps": 1, "max_seq_length": 256,
+            "warmup_ratio": 0, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0, "eval_steps": 5, "logging_steps": 1,
+            "checkpoint_minutes": 5, "seed": 0, "flavor": "a10g-small", **values}
+
+
+def test_the_training_form_keeps_text_tasks_local_and_on_their_own_presets(engineer_client):
+    dataset = Dataset.objects.create(name="fc", task_type="four_class", stats={"counts": {"train": 8}})
+    response = engineer_client.post(reverse("training_new"), training_post(
+        dataset, backend="hf_jobs", confirm_remote="on", preset="multiple_choice:A"))
+    errors = response.context["form"].errors
+    assert "the remote backends train the six-parameter task" in errors["backend"][0]
+    assert errors["preset"] == [f"Choose a preset of {get_task('four_class').label}."]
+    assert not StageRun.objects.exists()
+
+
+def test_a_train_mode_that_suits_none_of_the_rows_is_refused_on_the_form(engineer_client, data_dir):
+    task = get_task("multiple_choice")
+    dataset = Dataset.objects.create(name="mc", task_type="multiple_choice", stats={"counts": {"train": 2}})
+    rows = [task.validate_row({"id": f"q{n}", "input": "Question: 1 + 1?\nA. 2\nB. 3", "output": "Answer: A",
+                               "meta": {"mode": "direct"}}, n) for n in range(2)]
+    write_jsonl(dataset.directory / "train.jsonl", rows)
+    response = engineer_client.post(reverse("training_new"), training_post(dataset, preset="multiple_choice:B"))
+    [error] = response.context["form"].non_field_errors()
+    assert error.startswith("train mode 'cot' can use none of the 2 train rows") and "row q0" in error
+    assert not StageRun.objects.exists()
+
+
+def test_an_ab_test_of_runs_on_different_frozen_sets_is_refused(engineer_client):
+    run_a, _ = ab_pair("a" * 64)
+    _, run_b = ab_pair("b" * 64)
+    response = engineer_client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_b.pk})
+    [error] = response.context["form"].non_field_errors()
+    assert error == (f"#{run_a.pk} and #{run_b.pk} were evaluated on different frozen sets (aaaaaaaaaaaa… and "
+                     "bbbbbbbbbbbb…); an A/B test compares two models on the same set.")
+    assert not ABTest.objects.exists()
+
+
+def test_an_ab_test_of_a_run_with_itself_is_refused(engineer_client):
+    run_a, _ = ab_pair()
+    response = engineer_client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_a.pk})
+    assert response.context["form"].non_field_errors() == [f"Pick two different evaluations: A and B are both #{run_a.pk}."]
+
+
+def test_an_ab_test_is_stored_shown_and_linked_from_both_runs(engineer_client):
+    run_a, run_b = ab_pair()
+    response = engineer_client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_b.pk})
+    test = ABTest.objects.get()
+    assert response["Location"] == reverse("ab_test_detail", args=[test.pk])
+    assert test.result["metrics"]["accuracy"]["a"] == 0.75 and test.result["metrics"]["accuracy"]["b"] == 0.8
+    assert test.result["mcnemar"]["b"] == 6 and test.result["mcnemar"]["c"] == 8
+    page = engineer_client.get(response["Location"]).content.decode()
+    assert "McNemar" in page and re.search(r'data-testid="ci">\[0\.\d{4}, 0\.\d{4}\]', page)
+    data = engineer_client.get(reverse("ab_test_data", args=[test.pk])).json()
+    assert data["confusion"]["a"]["labels"] == list(LABELS) and len(data["confusion"]["b"]["matrix"]) == 4
+    for run in (run_a, run_b):
+        assert reverse("ab_test_detail", args=[test.pk]) in engineer_client.get(
+            reverse("run_detail", args=[run.pk])).content.decode()
+
+
+def test_designers_may_read_ab_tests_but_not_create_them(client, designer):
+    run_a, run_b = ab_pair()
+    test = create_ab_test(run_a, run_b)
+    client.force_login(designer)
+    assert client.get(reverse("ab_test_detail", args=[test.pk])).status_code == 200
+    assert client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_b.pk}).status_code == 403
+    assert ABTest.objects.count() == 1
+
+
+def test_ab_pages_require_login(client):
+    assert client.get(reverse("ab_tests"))["Location"].startswith(reverse("login"))
+
+
+def test_no_view_form_stage_template_or_script_names_a_task_type():
+    """Registering a task type is one line in pipeline/tasks/registry.py: the web app iterates the registry."""
+    files = [*ROOT.glob("webapp/**/*.py"), *ROOT.glob("workers/*.py"), *ROOT.glob("templates/**/*.html"),
+             *ROOT.glob("static/js/*.js")]
+    named = [str(path.relative_to(ROOT)) for path in files if "migrations" not in path.parts
+             and any(name in path.read_text(encoding="utf-8") for name in task_names())]
+    assert named == []
