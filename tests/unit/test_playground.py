@@ -90,3 +90,21 @@ def test_a_correction_reaches_the_next_cycles_training_data(designer_client, ans
     test_texts = {row["request_text"] for row in read_jsonl(cycle.dataset.directory / "test.jsonl")}
     assert answered.text not in test_texts
     assert Correction.objects.get().used_in_dataset == cycle.dataset
+
+
+def test_only_six_parameter_runs_with_a_model_are_offered(designer_client, monkeypatch):
+    from webapp.datasets.models import Dataset
+    from webapp.playground.inference import model_choices
+
+    monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
+    flagship = Dataset.objects.create(name="music")
+    safety = Dataset.objects.create(name="safety", task_type="four_class")
+    done = {"kind": StageRun.Kind.TRAIN, "status": StageRun.Status.SUCCESS}
+    adapter = StageRun.objects.create(dataset=flagship, result={"adapter_dir": "/a"}, params={"model_name": "m"}, **done)
+    remote = StageRun.objects.create(dataset=flagship, result={"fine_tuned_model": "ft:ministral-3b-latest:x"}, **done)
+    StageRun.objects.create(dataset=flagship, result={}, **done)  # finished without a model
+    StageRun.objects.create(dataset=safety, result={"adapter_dir": "/b"}, **done)
+    specs = [spec for spec, _ in model_choices()]
+    assert specs == ["rule_baseline", "prompt_baseline", f"run:{remote.pk}", f"run:{adapter.pk}"]
+    monkeypatch.setenv("MISTRAL_API_KEY", "k" * 12)
+    assert "remote:mistral-small-latest" in [spec for spec, _ in model_choices()]

@@ -19,7 +19,7 @@ from pipeline.infer.model_cache import ModelCache
 from pipeline.infer.rule_baseline import RuleBaseline
 from pipeline.tasks.hidden_params import AXES, parse
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
-from webapp.datasets.models import Dataset
+from webapp.datasets.models import FLAGSHIP_TASK, Dataset
 from webapp.runs.models import StageRun
 from webapp.secrets import secret
 
@@ -42,7 +42,8 @@ def model_choices() -> list[tuple[str, str]]:
     choices = [("rule_baseline", "rule baseline"), ("prompt_baseline", f"prompt baseline ({DEFAULT_BASE_MODEL})")]
     if secret("MISTRAL_API_KEY"):
         choices += [(f"remote:{model}", f"remote · {model}") for model in settings.FTLOOP_REMOTE_MODELS]
-    trained = StageRun.objects.filter(kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS).order_by("-pk")[:20]
+    trained = StageRun.objects.filter(kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS,
+                                      dataset__task_type=FLAGSHIP_TASK).order_by("-pk")[:20]
     choices += [(f"run:{run.pk}", f"fine-tuned · run #{run.pk} ({run.result.get('fine_tuned_model') or run.params.get('model_name')})")
                 for run in trained if run.result.get("adapter_dir") or run.result.get("fine_tuned_model")]
     return choices
