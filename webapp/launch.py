@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=2000, help="pairs to generate per cycle (default 2000)")
     parser.add_argument("--cycles", type=int, default=2, help="cycles of the main loop (default 2)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="base model to fine-tune")
-    parser.add_argument("--max-steps", type=int, default=60,
-                        help="training steps per cycle (default 60; -1 trains one full epoch)")
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--max-steps", type=int, default=-1,
+                        help="training steps per cycle (default -1: one full epoch, about 200 steps of 8)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--language", default="en", choices=("en", "ja", "mixed"))
     parser.add_argument("--no-job", action="store_true", help="only start the stack")
