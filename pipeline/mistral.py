@@ -426,3 +426,37 @@ def call_with_retry(
             if on_retry:
                 on_retry(f"Mistral call failed ({describe_error(exc)}); retry {attempt}/{max_retries} in {delay:.1f} s")
             sleep(delay)
+
+
+def chat_complete(
+    client: Mistral,
+    prefix: str,
+    *,
+    max_retries: int = 4,
+    base_delay_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[str], None] | None = None,
+    **request: Any,
+) -> tuple[Any, dict[str, int]]:
+    """One ``client.chat.complete(**request)`` under ``call_with_retry``: (response, its token usage).
+
+    API failures (after retries) become a MistralAPIError whose message starts
+    with ``prefix`` and carries no API key; other errors are raised unchanged.
+    """
+    try:
+        response = call_with_retry(
+            lambda: client.chat.complete(**request),
+            max_retries=max_retries,
+            base_delay_s=base_delay_s,
+            sleep=sleep,
+            on_retry=on_retry,
+        )
+    except Exception as exc:
+        if not is_api_failure(exc):
+            raise
+        raise api_error(exc, prefix, [client_api_key(client)]) from None
+    usage = {
+        "prompt_tokens": response.usage.prompt_tokens or 0,
+        "completion_tokens": response.usage.completion_tokens or 0,
+    }
+    return response, usage

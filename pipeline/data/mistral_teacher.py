@@ -29,11 +29,8 @@ from pipeline.mistral import (
     CostLedger,
     MistralAPIError,
     answer_text,
-    api_error,
-    call_with_retry,
-    client_api_key,
+    chat_complete,
     client_from_env,
-    is_api_failure,
 )
 from pipeline.tasks.hidden_params import constraints_for, target_dict
 
@@ -200,29 +197,19 @@ class MistralTeacher:
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": request_prompt(target, language, rng)},
         ]
-        seed = rng.randrange(2**31)
-        try:
-            response = call_with_retry(
-                lambda: self.client.chat.complete(
-                    model=self.model,
-                    messages=messages,
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                    random_seed=seed,
-                ),
-                max_retries=self.max_retries,
-                base_delay_s=self.base_delay_s,
-                sleep=self.sleep,
-                on_retry=on_retry,
-            )
-        except Exception as exc:
-            if not is_api_failure(exc):
-                raise
-            raise api_error(exc, f"Mistral teacher ({self.model})", [client_api_key(self.client)]) from None
-        usage = {
-            "prompt_tokens": response.usage.prompt_tokens or 0,
-            "completion_tokens": response.usage.completion_tokens or 0,
-        }
+        response, usage = chat_complete(
+            self.client,
+            f"Mistral teacher ({self.model})",
+            max_retries=self.max_retries,
+            base_delay_s=self.base_delay_s,
+            sleep=self.sleep,
+            on_retry=on_retry,
+            model=self.model,
+            messages=messages,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            random_seed=rng.randrange(2**31),
+        )
         self.ledger.record("teacher", self.model, usage)
         exhausted = None
         try:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.data.jsonl import read_jsonl, write_json
-from pipeline.eval.metrics import percentile_nearest_rank
+from pipeline.eval.metrics import percentile_nearest_rank, row_latencies_ms
 from pipeline.tasks.four_class import (
     LABELS,
     confusion_chart,
@@ -126,7 +126,7 @@ def _number(value: Any) -> float | None:
 
 
 def _latency(rows: Sequence[Mapping[str, Any]]) -> tuple[float | None, float | None]:
-    latencies = [float(row["latency_ms"]) for row in rows if row.get("latency_ms") is not None]
+    latencies = row_latencies_ms(rows)
     if not latencies:
         return None, None
     return percentile_nearest_rank(latencies, 0.5), percentile_nearest_rank(latencies, 0.95)

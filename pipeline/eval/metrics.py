@@ -223,6 +223,17 @@ def p95_inference_latency_ms(latencies_ms: Sequence[float]) -> float:
     return percentile_nearest_rank(latencies_ms, P95)
 
 
+def row_latencies_ms(rows: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The "latency_ms" of the eval rows that carry one, in row order."""
+    return [float(row["latency_ms"]) for row in rows if row.get("latency_ms") is not None]
+
+
+def rows_p95_latency_ms(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """``p95_inference_latency_ms`` of eval rows' "latency_ms"; None when no row carries one."""
+    latencies = row_latencies_ms(rows)
+    return p95_inference_latency_ms(latencies) if latencies else None
+
+
 @dataclass(frozen=True)
 class CostModel:
     """How a predictor's requests turn into dollars (DESIGN §6).

@@ -89,6 +89,73 @@ def build_provenance(
     return provenance
 
 
+def begin_eval(
+    predictor: Predictor,
+    examples: Sequence[Mapping[str, Any]],
+    batch_size: int,
+    log: LogCallback,
+    *,
+    dataset_version: str | None = None,
+    seed: int | None = None,
+    commit: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    hashed_fields: Fields = HASHED_FIELDS,
+    noun: str = "examples",
+) -> dict[str, Any]:
+    """Check an eval's arguments, log what it runs and return its provenance (`commit` defaults to the current one).
+
+    `noun` names the examples in the log line (e.g. "four_class examples").
+    """
+    if not examples:
+        raise ValueError("the eval set is empty")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    provenance = build_provenance(
+        predictor,
+        examples,
+        dataset_version=dataset_version,
+        seed=seed,
+        commit=commit if commit is not None else code_commit(),
+        extra=extra,
+        hashed_fields=hashed_fields,
+    )
+    log(f"evaluating {predictor.name} ({predictor.model_id}) on {len(examples)} {noun}, eval set "
+        f"{provenance['eval_set_hash'][:12]}")
+    return provenance
+
+
+def predict_in_batches(
+    predictor: Predictor,
+    items: Sequence[Any],
+    batch_size: int,
+    *,
+    predict: Callable[[Sequence[Any]], list[Prediction]] | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    warmup: bool = True,
+) -> list[Prediction]:
+    """One Prediction per item, asked `batch_size` at a time (`predict`, default `predictor.predict`).
+
+    `warmup` sends the first item once, unscored, so that latency measures a warm
+    model. `should_stop` is polled before each batch; stopping raises EvalStopped.
+    """
+    predict = predict or predictor.predict
+    if warmup:
+        predict(items[:1])
+    predictions: list[Prediction] = []
+    for start in range(0, len(items), batch_size):
+        if should_stop and should_stop():
+            raise EvalStopped(len(predictions), len(items))
+        batch = items[start : start + batch_size]
+        answers = predict(batch)
+        if len(answers) != len(batch):
+            raise RuntimeError(f"{predictor.name} returned {len(answers)} predictions for {len(batch)} requests")
+        predictions.extend(answers)
+        if on_progress:
+            on_progress(len(predictions), len(items))
+    return predictions
+
+
 def example_row(index: int, example: Mapping[str, Any], scored: ScoredExample) -> dict[str, Any]:
     """The stored per-example row: enough to redraw every chart and drill down to the worst examples."""
     prediction = scored.prediction
@@ -134,35 +201,12 @@ def run_eval(
     `should_stop` is polled before each batch; stopping raises EvalStopped.
     `commit` defaults to the current git commit.
     """
-    if not examples:
-        raise ValueError("the eval set is empty")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     log = on_log or (lambda line: None)
-    provenance = build_provenance(
-        predictor,
-        examples,
-        dataset_version=dataset_version,
-        seed=seed,
-        commit=commit if commit is not None else code_commit(),
-        extra=extra_provenance,
-    )
-    log(f"evaluating {predictor.name} ({predictor.model_id}) on {len(examples)} examples, eval set "
-        f"{provenance['eval_set_hash'][:12]}")
+    provenance = begin_eval(predictor, examples, batch_size, log, dataset_version=dataset_version, seed=seed,
+                            commit=commit, extra=extra_provenance)
     texts = [example["request_text"] for example in examples]
-    if warmup:
-        predictor.predict(texts[:1])
-    predictions: list[Prediction] = []
-    for start in range(0, len(texts), batch_size):
-        if should_stop and should_stop():
-            raise EvalStopped(len(predictions), len(texts))
-        batch = texts[start : start + batch_size]
-        answers = predictor.predict(batch)
-        if len(answers) != len(batch):
-            raise RuntimeError(f"{predictor.name} returned {len(answers)} predictions for {len(batch)} requests")
-        predictions.extend(answers)
-        if on_progress:
-            on_progress(len(predictions), len(texts))
+    predictions = predict_in_batches(predictor, texts, batch_size, on_progress=on_progress,
+                                     should_stop=should_stop, warmup=warmup)
     scored = score(examples, predictions)
     metrics = summarize(scored, cost=cost)
     rows = [example_row(index, example, item) for index, (example, item) in enumerate(zip(examples, scored))]

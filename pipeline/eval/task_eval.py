@@ -31,7 +31,7 @@ from typing import Any
 from pipeline.data.generate_frozen_eval_set import ALL_FIELDS
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.run_eval import default_metrics_path
-from pipeline.eval.runner import EvalStopped, LogCallback, ProgressCallback, StopCheck, build_provenance, code_commit
+from pipeline.eval.runner import LogCallback, ProgressCallback, StopCheck, begin_eval, predict_in_batches
 from pipeline.infer.base import Prediction, Predictor
 from pipeline.tasks.registry import TextTask, get_task, prepare_rows, render_chats, task_names
 
@@ -122,32 +122,15 @@ def run_task_eval(
     ``train_mode``, ``retrieval_context``...); ``warmup`` sends the first
     request once, unscored, so that p95 latency measures a warm model.
     """
-    if not examples:
-        raise ValueError("the eval set is empty")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     log = on_log or (lambda line: None)
-    provenance = build_provenance(
-        predictor, examples, dataset_version=dataset_version, seed=seed,
-        commit=commit if commit is not None else code_commit(),
+    provenance = begin_eval(
+        predictor, examples, batch_size, log, dataset_version=dataset_version, seed=seed, commit=commit,
         extra={"task": task.name, "train_mode": (params or {}).get("train_mode")}, hashed_fields=ALL_FIELDS,
+        noun=f"{task.name} examples",
     )
-    log(f"evaluating {predictor.name} ({predictor.model_id}) on {len(examples)} {task.name} examples, eval set "
-        f"{provenance['eval_set_hash'][:12]}")
     prompts = prepare_rows(task, examples, params or {})
-    if warmup:
-        _predict(predictor, prompts[:1])
-    predictions: list[Prediction] = []
-    for start in range(0, len(prompts), batch_size):
-        if should_stop and should_stop():
-            raise EvalStopped(len(predictions), len(prompts))
-        batch = prompts[start : start + batch_size]
-        answers = _predict(predictor, batch)
-        if len(answers) != len(batch):
-            raise RuntimeError(f"{predictor.name} returned {len(answers)} predictions for {len(batch)} requests")
-        predictions.extend(answers)
-        if on_progress:
-            on_progress(len(predictions), len(prompts))
+    predictions = predict_in_batches(predictor, prompts, batch_size, predict=lambda batch: _predict(predictor, batch),
+                                     on_progress=on_progress, should_stop=should_stop, warmup=warmup)
     rows = [eval_row(task, index, example, prompt, prediction)
             for index, (example, prompt, prediction) in enumerate(zip(examples, prompts, predictions))]
     metrics = {**task.metrics(rows), "n_examples": len(rows)}

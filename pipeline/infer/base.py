@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,3 +26,23 @@ class Predictor(Protocol):
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """One Prediction per text, in order. Latency is per request (batch 1 semantics for p95)."""
         ...
+
+
+class RulePredictor:
+    """A Predictor that answers by a rule (no model, no adapter): ``answer`` per text, each request timed alone."""
+
+    name = "rule_baseline"
+    model_id = "rules"
+    adapter: str | None = None
+
+    def answer(self, text: str) -> str:
+        """The raw output for one text."""
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        predictions = []
+        for text in texts:
+            started = time.perf_counter()
+            raw = self.answer(text)
+            predictions.append(Prediction(raw=raw, latency_ms=(time.perf_counter() - started) * 1000))
+        return predictions

@@ -22,10 +22,7 @@ from pipeline.infer.base import Prediction
 from pipeline.mistral import (
     CostLedger,
     answer_text,
-    api_error,
-    call_with_retry,
-    client_api_key,
-    is_api_failure,
+    chat_complete,
     make_client,
 )
 from pipeline.tasks.hidden_params import SYSTEM_PROMPT, format_target
@@ -86,29 +83,20 @@ class MistralPredictor:
     def _predict_one(self, text: str) -> Prediction:
         messages = [*self._prefix, {"role": "user", "content": text}]
         started = time.perf_counter()
-        try:
-            response = call_with_retry(
-                lambda: self.client.chat.complete(
-                    model=self.model_id,
-                    messages=messages,
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                    response_format={"type": "json_object"} if self.json_mode else None,
-                ),
-                max_retries=self.max_retries,
-                base_delay_s=self.base_delay_s,
-                sleep=self.sleep,
-                on_retry=self.on_log,
-            )
-        except Exception as exc:
-            if not is_api_failure(exc):
-                raise
-            raise api_error(exc, f"Mistral chat ({self.model_id})", [client_api_key(self.client)]) from None
+        response, usage = chat_complete(
+            self.client,
+            f"Mistral chat ({self.model_id})",
+            max_retries=self.max_retries,
+            base_delay_s=self.base_delay_s,
+            sleep=self.sleep,
+            on_retry=self.on_log,
+            model=self.model_id,
+            messages=messages,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            response_format={"type": "json_object"} if self.json_mode else None,
+        )
         latency_ms = (time.perf_counter() - started) * 1000
-        usage = {
-            "prompt_tokens": response.usage.prompt_tokens or 0,
-            "completion_tokens": response.usage.completion_tokens or 0,
-        }
         if self.ledger is not None:
             self.ledger.record("inference", self.model_id, usage)
         return Prediction(

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.infer.base import Prediction
+from pipeline.infer.base import RulePredictor
 from pipeline.tasks.hidden_params import AXES, format_target
 
 _AXIS_CODES = {
@@ -631,18 +630,8 @@ def predict_values(text: str) -> tuple[int, ...]:
     return tuple(round(50 + 50 * math.tanh(total / _SATURATION)) for total in totals)
 
 
-class RuleBaseline:
+class RuleBaseline(RulePredictor):
     """The Predictor of the lexicon: strict JSON out, per-request latency measured."""
 
-    name = "rule_baseline"
-    model_id = "rules"
-    adapter: str | None = None
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        return [self._predict_one(text) for text in texts]
-
-    @staticmethod
-    def _predict_one(text: str) -> Prediction:
-        started = time.perf_counter()
-        raw = format_target(predict_values(text))
-        return Prediction(raw=raw, latency_ms=(time.perf_counter() - started) * 1000)
+    def answer(self, text: str) -> str:
+        return format_target(predict_values(text))

@@ -17,19 +17,19 @@ resample with exactly these definitions.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
-import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from pipeline.data.quality_filter import detect_language, ja_ratio, normalise
-from pipeline.eval.metrics import percentile_nearest_rank
-from pipeline.infer.base import Prediction
+from pipeline.data.quality_filter import detect_language, ja_ratio
+from pipeline.eval.metrics import rows_p95_latency_ms
+from pipeline.infer.base import RulePredictor
+from pipeline.tasks import common
+from pipeline.tasks.common import text_md5
 from pipeline.tasks.registry import CleanResult, ProgressCallback, TrainingPreset
 
 NAME = "four_class"
@@ -173,8 +173,7 @@ def classification_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float
         raise ValueError("no eval rows to score")
     confusion = row_confusion(rows)
     metrics = {key: _plain(value) for key, value in confusion_scores(confusion).items()}
-    latencies = [float(row["latency_ms"]) for row in rows if row.get("latency_ms") is not None]
-    metrics["p95_inference_latency_ms"] = percentile_nearest_rank(latencies, 0.95) if latencies else None
+    metrics["p95_inference_latency_ms"] = rows_p95_latency_ms(rows)
     return {key: metrics[key] for key in METRIC_KEYS}
 
 
@@ -221,11 +220,6 @@ def quality_score(text: str) -> float:
     letters = sum(char.isalpha() for char in visible) / len(visible)
     variety = len(set(grams)) / len(grams)
     return min(1.0, letters / _FULL_LETTER_SHARE) * min(1.0, variety / _FULL_VARIETY)
-
-
-def text_md5(text: str) -> str:
-    """MD5 of the normalised text (case, width, punctuation and spacing folded): what a duplicate is."""
-    return hashlib.md5(normalise(text).encode("utf-8")).hexdigest()
 
 
 def clean(rows: Sequence[dict[str, Any]], options: Mapping[str, Any]) -> CleanResult:
@@ -275,24 +269,7 @@ def _drop_reason(row: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[s
 def stratified_split(rows: Sequence[dict[str, Any]], seed: int,
                      fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[dict[str, Any]]]:
     """train/valid/test with each label cut in the same fractions (seeded); test takes each label's remainder."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
-    rng = random.Random(seed)
-    by_label: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_label.setdefault(row["answer"], []).append(row)
-    parts: dict[str, list[dict[str, Any]]] = {"train": [], "valid": [], "test": []}
-    for label in sorted(by_label):  # a fixed order, so the seed alone decides the split
-        group = list(by_label[label])
-        rng.shuffle(group)
-        n_train = round(len(group) * fractions[0])
-        n_valid = round(len(group) * fractions[1])
-        parts["train"] += group[:n_train]
-        parts["valid"] += group[n_train : n_train + n_valid]
-        parts["test"] += group[n_train + n_valid :]
-    for part in parts.values():
-        rng.shuffle(part)
-    return parts
+    return common.stratified_split(rows, seed, fractions, stratum=lambda row: row["answer"])
 
 
 # -- import ----------------------------------------------------------------------------
@@ -410,20 +387,11 @@ def keyword_label(text: str) -> str:
     return ALLOW
 
 
-class KeywordRuleBaseline:
+class KeywordRuleBaseline(RulePredictor):
     """The keyword rules as a Predictor: the label as raw text, latency measured per request."""
 
-    name = "rule_baseline"
-    model_id = "rules"
-    adapter: str | None = None
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        predictions = []
-        for text in texts:
-            started = time.perf_counter()
-            label = keyword_label(text)
-            predictions.append(Prediction(raw=label, latency_ms=(time.perf_counter() - started) * 1000))
-        return predictions
+    def answer(self, text: str) -> str:
+        return keyword_label(text)
 
 
 # -- offline demo data -------------------------------------------------------------------
@@ -693,32 +661,16 @@ class FourClassTask:
                        {"trainer": "cls_head", "focal_gamma": 2.0, "class_weights": True}),
     )
 
-    def demo_rows(self, size: int, seed: int, language: str,
-                  on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
-        return demo_rows(size, seed, language, on_progress)
-
-    def validate_row(self, obj: Any, index: int) -> dict[str, Any]:
-        return validate_row(obj, index)
-
-    def clean(self, rows: Sequence[dict[str, Any]], options: Mapping[str, Any]) -> CleanResult:
-        return clean(rows, options)
-
-    def split(self, rows: Sequence[dict[str, Any]], seed: int,
-              fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[dict[str, Any]]]:
-        return stratified_split(rows, seed, fractions)
-
-    def chat_messages(self, row: Mapping[str, Any], with_answer: bool,
-                      train_mode: str | None = None) -> list[dict[str, str]]:
-        return chat_messages(row, with_answer, train_mode)
-
-    def parse(self, raw: str) -> str | None:
-        return parse(raw)
+    demo_rows = staticmethod(demo_rows)
+    validate_row = staticmethod(validate_row)
+    clean = staticmethod(clean)
+    split = staticmethod(stratified_split)
+    chat_messages = staticmethod(chat_messages)
+    parse = staticmethod(parse)
+    metrics = staticmethod(classification_metrics)
 
     def rule_baseline(self) -> KeywordRuleBaseline:
         return KeywordRuleBaseline()
-
-    def metrics(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
-        return classification_metrics(rows)
 
     def charts(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {"confusion": confusion_chart(rows)}

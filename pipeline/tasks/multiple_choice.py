@@ -20,19 +20,18 @@ evaluation (``prepare_rows``). The demo generator ships its own passages.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import re
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import detect_language, normalise
-from pipeline.eval.metrics import p95_inference_latency_ms
-from pipeline.infer.base import Prediction
+from pipeline.data.quality_filter import detect_language
+from pipeline.eval.metrics import rows_p95_latency_ms
+from pipeline.infer.base import RulePredictor
+from pipeline.tasks.common import stratified_split, text_md5
 from pipeline.tasks.registry import CleanResult, TrainingPreset
 
 ProgressCallback = Callable[[int, int], None]
@@ -261,7 +260,7 @@ def with_retrieved_context(rows: Sequence[Mapping[str, Any]], passages: Sequence
 # -- rule baseline -------------------------------------------------------------------
 
 
-class OptionOverlapBaseline:
+class OptionOverlapBaseline(RulePredictor):
     """Picks the option whose terms appear most in the question stem (and any retrieved context).
 
     Score = share of an option's terms found in the stem; ties and all-zero
@@ -271,13 +270,6 @@ class OptionOverlapBaseline:
     the answer off the passage. Output is "Answer: X", or "" when no options
     can be read (an invalid answer).
     """
-
-    name = "rule_baseline"
-    model_id = "rules"
-    adapter: str | None = None
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        return [self._predict_one(text) for text in texts]
 
     @staticmethod
     def choose(text: str) -> str | None:
@@ -293,11 +285,9 @@ class OptionOverlapBaseline:
 
         return max(sorted(options), key=lambda letter: (overlap(letter), -LETTERS.index(letter)))
 
-    def _predict_one(self, text: str) -> Prediction:
-        started = time.perf_counter()
+    def answer(self, text: str) -> str:
         letter = self.choose(text)
-        raw = f"Answer: {letter}" if letter else ""
-        return Prediction(raw=raw, latency_ms=(time.perf_counter() - started) * 1000)
+        return f"Answer: {letter}" if letter else ""
 
 
 # -- metrics -------------------------------------------------------------------------
@@ -335,8 +325,7 @@ def metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
         result[f"output_chars/{mode}"] = _mean([float(len(row.get("raw") or "")) for row in group])
         result[f"output_tokens/{mode}"] = _mean(
             [float(row["tokens_decoded"]) for row in group if row.get("tokens_decoded") is not None])
-    latencies = [float(row["latency_ms"]) for row in rows if row.get("latency_ms") is not None]
-    result["p95_inference_latency_ms"] = p95_inference_latency_ms(latencies) if latencies else None
+    result["p95_inference_latency_ms"] = rows_p95_latency_ms(rows)
     return result
 
 
@@ -412,7 +401,7 @@ def clean(rows: Sequence[dict[str, Any]], options: Mapping[str, Any]) -> CleanRe
     for row in rows:
         reason = _drop_reason(row, settings)
         if reason is None:
-            digest = hashlib.md5(normalise(row["text"]).encode("utf-8")).hexdigest()
+            digest = text_md5(row["text"])
             reason = "duplicate_exact" if digest in seen else None
             seen.add(digest)
         if reason:
@@ -429,21 +418,7 @@ def split(rows: Sequence[dict[str, Any]], seed: int,
     Each mode is shuffled with ``seed`` and cut by ``fractions`` (test takes
     the remainder); each split is then shuffled so the modes interleave.
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
-    rng = random.Random(seed)
-    splits: dict[str, list[dict[str, Any]]] = {"train": [], "valid": [], "test": []}
-    for mode in sorted({str(_mode_of(row)) for row in rows}):
-        group = [row for row in rows if str(_mode_of(row)) == mode]
-        rng.shuffle(group)
-        n_train = round(len(group) * fractions[0])
-        n_valid = round(len(group) * fractions[1])
-        splits["train"] += group[:n_train]
-        splits["valid"] += group[n_train : n_train + n_valid]
-        splits["test"] += group[n_train + n_valid :]
-    for part in splits.values():
-        rng.shuffle(part)
-    return splits
+    return stratified_split(rows, seed, fractions, stratum=lambda row: str(_mode_of(row)))
 
 
 # -- offline demo data ---------------------------------------------------------------
@@ -697,22 +672,15 @@ class MultipleChoiceTask:
     clean_options = CLEAN_OPTIONS
     presets = PRESETS
 
-    def demo_rows(self, size: int, seed: int, language: str,
-                  on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
-        return demo_rows(size, seed, language, on_progress)
-
-    def demo_passages(self, language: str | None = None) -> list[dict[str, str]]:
-        return demo_passages(language)
-
-    def validate_row(self, obj: Any, index: int) -> dict[str, Any]:
-        return validate_row(obj, index)
-
-    def clean(self, rows: Sequence[dict[str, Any]], options: Mapping[str, Any]) -> CleanResult:
-        return clean(rows, options)
-
-    def split(self, rows: Sequence[dict[str, Any]], seed: int,
-              fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[dict[str, Any]]]:
-        return split(rows, seed, fractions)
+    demo_rows = staticmethod(demo_rows)
+    demo_passages = staticmethod(demo_passages)
+    validate_row = staticmethod(validate_row)
+    clean = staticmethod(clean)
+    split = staticmethod(split)
+    chat_messages = staticmethod(chat_messages)
+    parse = staticmethod(parse_answer)
+    metrics = staticmethod(metrics)
+    charts = staticmethod(charts)
 
     def prepare_rows(self, rows: Sequence[dict[str, Any]], params: Mapping[str, Any],
                      passages: Sequence[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -725,21 +693,8 @@ class MultipleChoiceTask:
         return with_retrieved_context(rows, demo_passages() if passages is None else passages,
                                       int(params.get("retrieval_top_k", 1)))
 
-    def chat_messages(self, row: Mapping[str, Any], with_answer: bool,
-                      train_mode: str | None = None) -> list[dict[str, str]]:
-        return chat_messages(row, with_answer, train_mode)
-
-    def parse(self, raw: str) -> str | None:
-        return parse_answer(raw)
-
     def rule_baseline(self) -> OptionOverlapBaseline:
         return OptionOverlapBaseline()
-
-    def metrics(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
-        return metrics(rows)
-
-    def charts(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return charts(rows)
 
 
 TASK = MultipleChoiceTask()

@@ -23,43 +23,36 @@ CLI: ``python -m pipeline.train.cls_head --help``. Python: ``train(ClsHeadRunCon
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import json
 import os
-import shutil
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.tasks.four_class import LABELS, confusion_counts, confusion_scores
 from pipeline.train.sft import (
-    ADAPTER_DIRNAME,
-    CHECKPOINTS_DIRNAME,
-    DEFAULT_MODEL_NAME,
-    RUN_CARD_NAME,
     STATUS_COMPLETED,
-    STATUS_INTERRUPTED,
     LogCallback,
+    LoRARunConfig,
     MetricCallback,
     ProgressCallback,
     StopCheck,
-    StopRequest,
     TrainResult,
-    _last_logged,
-    _write_json_atomically,
-    code_commit,
+    add_model_and_data_arguments,
+    add_precision_arguments,
+    add_run_arguments,
+    base_run_card,
+    config_from_args,
     default_target_modules,
-    describe_device,
-    list_checkpoints,
-    make_callbacks,
-    parse_target_modules,
+    last_logged,
     resolve_model,
     resolve_precision,
-    sha256_file,
-    stop_on_signals,
+    run_training,
+    training_arguments,
+    write_json_atomically,
 )
 
 if TYPE_CHECKING:
@@ -72,51 +65,16 @@ _EVAL_SCORES = ("accuracy", "macro_f1", "false_allow_rate")
 
 
 @dataclass
-class ClsHeadRunConfig:
-    """Everything that defines a classification-head run; stored verbatim in the run card."""
+class ClsHeadRunConfig(LoRARunConfig):
+    """Everything that defines a classification-head run (sft's LoRA settings plus the loss); stored in the run card."""
 
-    train_file: str
-    output_dir: str
-    valid_file: str | None = None
-    model_name: str = DEFAULT_MODEL_NAME
-    num_epochs: float = 3.0
-    max_steps: int = -1
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_seq_length: int = 512
-    warmup_ratio: float = 0.03
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] | str | None = None
     focal_gamma: float = 0.0  # 0 is plain cross-entropy; 2 is the focal-loss paper's choice
     class_weights: bool = False  # weight each class by N / (classes * count) in the train file
-    bf16: bool = False
-    fp16: bool = False
-    eval_steps: int = 50
-    logging_steps: int = 10
-    checkpoint_minutes: float = 5.0
-    keep_checkpoints: int = 3
-    seed: int = 42
-    resume: bool = True
-    model_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.bf16 and self.fp16:
-            raise ValueError("choose at most one of bf16 and fp16")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.focal_gamma < 0:
             raise ValueError(f"focal_gamma must be at least 0, got {self.focal_gamma}")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_seq_length", "lora_r", "eval_steps",
-                     "logging_steps", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_steps <= 0 and self.num_epochs <= 0:
-            raise ValueError("set num_epochs > 0 or max_steps > 0")
-        if self.checkpoint_minutes <= 0:
-            raise ValueError(f"checkpoint_minutes must be positive, got {self.checkpoint_minutes}")
+        super().__post_init__()
 
 
 def read_labelled_jsonl(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
@@ -287,28 +245,10 @@ def build_trainer(config: ClsHeadRunConfig, callbacks: Sequence[TrainerCallback]
     ))
     weights = inverse_frequency_weights([label for _, label in train_examples]) if config.class_weights else None
     args = TrainingArguments(
-        output_dir=str(Path(config.output_dir) / CHECKPOINTS_DIRNAME),
-        num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        logging_steps=config.logging_steps,
-        eval_strategy="steps" if valid_examples else "no",
-        eval_steps=config.eval_steps,
-        save_strategy="no",  # sft's callbacks save on wall time and on stop requests
-        save_total_limit=config.keep_checkpoints,
-        seed=config.seed,
-        data_seed=config.seed,
+        **training_arguments(config, precision, has_eval=bool(valid_examples)),
         label_names=["labels"],
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        disable_tqdm=True,
     )
     trainer = _trainer_class()(
         model=model,
@@ -340,80 +280,25 @@ def train(
     after every optimizer step, SIGTERM/SIGINT make the status ``interrupted``,
     and a run with the same output directory resumes from its newest checkpoint.
     """
-    import torch
-
-    started = time.monotonic()
     log = on_log or (lambda line: None)
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    existing = list_checkpoints(output_dir)
-    resume_from = existing[-1] if config.resume and existing else None
-    if not config.resume and (output_dir / CHECKPOINTS_DIRNAME).exists():
-        log(f"resume disabled: removing old checkpoints in {output_dir / CHECKPOINTS_DIRNAME}")
-        shutil.rmtree(output_dir / CHECKPOINTS_DIRNAME)
 
-    model_path = resolve_model(config.model_name, config.model_cache_dir)
-    log(f"base model {config.model_name} -> {model_path}")
-    stop = StopRequest(should_stop)
-    callbacks = [*make_callbacks(stop, config.checkpoint_minutes, on_progress, on_metric, on_log),
-                 _eval_score_reporter(on_metric)]
-    trainer = build_trainer(config, callbacks=callbacks, model_path=model_path)
-    weights = trainer.class_weights
-    log(f"loss: focal gamma {config.focal_gamma}, class weights "
-        + (", ".join(f"{label}={weight:.3g}" for label, weight in zip(LABELS, weights.tolist()))
-           if weights is not None else "none"))
-    precision = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
-    device = describe_device(precision, load_in_4bit=False)
-    log(f"device {device.kind} ({device.name}), {precision}")
-    if resume_from is not None:
-        log(f"resuming from {resume_from.path} (step {resume_from.step})")
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
+    def build(callbacks: list[TrainerCallback], model_path: str) -> Trainer:
+        trainer = build_trainer(config, callbacks=callbacks, model_path=model_path)
+        weights = trainer.class_weights
+        log(f"loss: focal gamma {config.focal_gamma}, class weights "
+            + (", ".join(f"{label}={weight:.3g}" for label, weight in zip(LABELS, weights.tolist()))
+               if weights is not None else "none"))
+        return trainer
 
-    with stop_on_signals(stop) if handle_signals else contextlib.nullcontext():
-        output = trainer.train(resume_from_checkpoint=resume_from.path if resume_from else None)
-    state = trainer.state
-    status = STATUS_COMPLETED if state.global_step >= state.max_steps else stop.status
-    if torch.cuda.is_available():
-        device.peak_memory_bytes = int(torch.cuda.max_memory_allocated())
-
-    adapter_dir = None
-    if status == STATUS_COMPLETED:
-        adapter_dir = output_dir / ADAPTER_DIRNAME
+    def save_adapter(trainer: Trainer, adapter_dir: Path) -> None:
         trainer.save_model(str(adapter_dir))
         head = {"labels": list(LABELS), "max_seq_length": config.max_seq_length, "base_model": config.model_name}
-        _write_json_atomically(adapter_dir / HEAD_CARD_NAME, head)
+        write_json_atomically(adapter_dir / HEAD_CARD_NAME, head)
         log(f"adapter and head saved to {adapter_dir}")
-    else:
-        log(f"stopped ({status}) at step {state.global_step}/{state.max_steps}; checkpoint kept")
 
-    runtime = float(output.metrics.get("train_runtime") or 0.0)
-    first_step = resume_from.step if resume_from else 0
-    first_tokens = resume_from.num_input_tokens_seen if resume_from else 0
-    result = TrainResult(
-        status=status,
-        output_dir=str(output_dir),
-        adapter_dir=str(adapter_dir) if adapter_dir else None,
-        run_card_path=str(output_dir / RUN_CARD_NAME),
-        steps_done=state.global_step,
-        total_steps=state.max_steps,
-        resumed_from_step=resume_from.step if resume_from else None,
-        train_loss=_last_logged(state.log_history, "loss"),
-        eval_loss=_last_logged(state.log_history, "eval_loss"),
-        tokens_per_second=(state.num_input_tokens_seen - first_tokens) / runtime if runtime else 0.0,
-        steps_per_second=(state.global_step - first_step) / runtime if runtime else 0.0,
-        duration_seconds=time.monotonic() - started,
-        device=device,
-        checkpoints=[checkpoint.path for checkpoint in list_checkpoints(output_dir)],
-        stop_signal=stop.signal_number if status == STATUS_INTERRUPTED else None,
-    )
-    _write_json_atomically(Path(result.run_card_path), _run_card(config, model_path, result, state.log_history))
-    if on_progress:
-        on_progress(state.global_step, state.max_steps)
-    del trainer
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return result
+    return run_training(config, build, functools.partial(_run_card, config), on_progress=on_progress,
+                        on_metric=on_metric, on_log=on_log, should_stop=should_stop, handle_signals=handle_signals,
+                        extra_callbacks=[_eval_score_reporter(on_metric)], save_adapter=save_adapter)
 
 
 def _run_card(config: ClsHeadRunConfig, model_path: str, result: TrainResult,
@@ -423,30 +308,12 @@ def _run_card(config: ClsHeadRunConfig, model_path: str, result: TrainResult,
     import torch
     import transformers
 
-    datasets = {"train": {"path": config.train_file, "sha256": sha256_file(config.train_file)}}
-    if config.valid_file:
-        datasets["valid"] = {"path": config.valid_file, "sha256": sha256_file(config.valid_file)}
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     return {
-        "status": result.status,
+        **base_run_card(config, model_path, result, versions),
         "trainer": "cls_head",
         "labels": list(LABELS),
-        "base_model": config.model_name,
-        "base_model_path": model_path,
-        "datasets": datasets,
-        "hyperparameters": asdict(config),
-        "code_commit": code_commit(),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
-        "device": asdict(result.device),
-        "duration_seconds": result.duration_seconds,
-        "steps_done": result.steps_done,
-        "total_steps": result.total_steps,
-        "resumed_from_step": result.resumed_from_step,
-        "final_train_loss": result.train_loss,
-        "final_eval_loss": result.eval_loss,
-        "final_eval_scores": {key: _last_logged(log_history, f"eval_{key}") for key in _EVAL_SCORES},
-        "tokens_per_second": result.tokens_per_second,
-        "adapter_dir": result.adapter_dir,
-        "checkpoints": result.checkpoints,
+        "final_eval_scores": {key: last_logged(log_history, f"eval_{key}") for key in _EVAL_SCORES},
     }
 
 
@@ -459,49 +326,29 @@ def build_parser() -> argparse.ArgumentParser:
         "loss and inverse-frequency class weights. Checkpoints every --checkpoint-minutes and on SIGTERM/SIGINT; "
         "run again with the same --output-dir to resume. Exit status: 0 done, 128+N stopped by signal N.",
     )
+    add_model_and_data_arguments(
+        parser, defaults,
+        train_file_help='JSONL, one {"text": ..., "answer": LABEL} a line ("label" works too)',
+        valid_file_help="same format, evaluated every --eval-steps (loss, accuracy, macro-F1, false-allow rate)",
+        max_seq_length_help="tokens; longer messages are truncated",
+        target_modules_help="comma-separated module names, a regex, or all-linear (default: per architecture)",
+    )
     add = parser.add_argument
-    add("--model-name", default=defaults.model_name,
-        help="bundled alias (smollm2-135m-instruct), local directory, or hub id (default: %(default)s)")
-    add("--train-file", required=True, help='JSONL, one {"text": ..., "answer": LABEL} a line ("label" works too)')
-    add("--valid-file", help="same format, evaluated every --eval-steps (loss, accuracy, macro-F1, false-allow rate)")
-    add("--output-dir", required=True, help="checkpoints/, adapter/ and run_card.json go here")
-    add("--num-epochs", type=float, default=defaults.num_epochs)
-    add("--max-steps", type=int, default=defaults.max_steps, help="stop after this many steps (overrides epochs)")
-    add("--learning-rate", type=float, default=defaults.learning_rate)
-    add("--batch-size", type=int, default=defaults.batch_size, help="per-device batch size")
-    add("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
-    add("--max-seq-length", type=int, default=defaults.max_seq_length, help="tokens; longer messages are truncated")
-    add("--warmup-ratio", type=float, default=defaults.warmup_ratio)
-    add("--lora-r", type=int, default=defaults.lora_r)
-    add("--lora-alpha", type=int, default=defaults.lora_alpha)
-    add("--lora-dropout", type=float, default=defaults.lora_dropout)
-    add("--target-modules", help="comma-separated module names, a regex, or all-linear (default: per architecture)")
     add("--focal-gamma", type=float, default=defaults.focal_gamma,
         help="focal loss exponent; 0 (default) is plain cross-entropy")
     add("--class-weights", action=argparse.BooleanOptionalAction, default=defaults.class_weights,
         help="weight classes by inverse frequency in the train file")
-    precision = parser.add_mutually_exclusive_group()
-    precision.add_argument("--bf16", action="store_true", help="bf16 where the GPU supports it")
-    precision.add_argument("--fp16", action="store_true", help="fp16 mixed precision on a GPU")
-    add("--eval-steps", type=int, default=defaults.eval_steps)
-    add("--logging-steps", type=int, default=defaults.logging_steps)
-    add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
-    add("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
-    add("--seed", type=int, default=defaults.seed)
-    add("--resume", action=argparse.BooleanOptionalAction, default=defaults.resume,
-        help="continue from the newest checkpoint in --output-dir (default); --no-resume starts over")
-    add("--model-cache-dir", help="where bundled models are converted (default: $FTLOOP_MODEL_CACHE or "
-                                  "~/.cache/ftloop/models)")
+    add_precision_arguments(parser, bf16_help="bf16 where the GPU supports it")
+    add_run_arguments(parser, defaults)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; the exit status tells a queue whether to run it again (128+N after signal N)."""
     parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        values = vars(parser.parse_args(argv))
-        values["target_modules"] = parse_target_modules(values["target_modules"])
-        config = ClsHeadRunConfig(**values)
+        config = config_from_args(args, ClsHeadRunConfig)
     except ValueError as error:
         parser.error(str(error))
 

@@ -65,7 +65,7 @@ def _results_table(eval_results: Mapping[str, Any]) -> list[str]:
     return _table(["metric", "value"], list(eval_results.items()))
 
 
-def render_experiment_record(
+def write_experiment_record(
     *,
     run_id: str,
     created_at: datetime | str,
@@ -77,8 +77,12 @@ def render_experiment_record(
     eval_commands: Sequence[str],
     eval_results: Mapping[str, Any],
     notes: str = "",
-) -> str:
-    """The record's Markdown text; dataset hashes are computed here (FileNotFoundError names a missing file)."""
+    out: Path,
+) -> Path:
+    """Write the Markdown record to ``out`` (parents created) and return its path.
+
+    Dataset hashes are computed here (FileNotFoundError names a missing file).
+    """
     date = created_at.isoformat(timespec="seconds") if isinstance(created_at, datetime) else created_at
     lines = [
         f"# Experiment {run_id}",
@@ -115,32 +119,9 @@ def render_experiment_record(
         notes.strip() or "_None._",
         "",
     ]
-    return "\n".join(lines)
-
-
-def write_experiment_record(
-    *,
-    run_id: str,
-    created_at: datetime | str,
-    code_commit: str | None,
-    base_model: str,
-    datasets: Mapping[str, Path],
-    hyperparameters: Mapping[str, Any],
-    training_seconds: float | None,
-    eval_commands: list[str],
-    eval_results: Mapping[str, Any],
-    notes: str = "",
-    out: Path,
-) -> Path:
-    """Write the Markdown record to ``out`` (parents created) and return its path."""
-    text = render_experiment_record(
-        run_id=run_id, created_at=created_at, code_commit=code_commit, base_model=base_model, datasets=datasets,
-        hyperparameters=hyperparameters, training_seconds=training_seconds, eval_commands=eval_commands,
-        eval_results=eval_results, notes=notes,
-    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    out.write_text("\n".join(lines), encoding="utf-8")
     return out
 
 

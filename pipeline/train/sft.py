@@ -52,10 +52,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, TrainerCallback
+    from transformers import PreTrainedModel, Trainer, TrainerCallback
     from trl import SFTTrainer
 
 # base_models.DEFAULT_BASE_MODEL, spelled out because this file also runs alone (uv run).
@@ -81,13 +81,15 @@ ProgressCallback = Callable[[int, int], None]
 MetricCallback = Callable[[str, int, float], None]
 LogCallback = Callable[[str], None]
 StopCheck = Callable[[], bool]
+ConfigT = TypeVar("ConfigT", bound="LoRARunConfig")
 
 
 @dataclass
-class SFTRunConfig:
-    """Everything that defines a training run; stored verbatim in the run card.
+class LoRARunConfig:
+    """What every LoRA trainer's run is defined by (this module's SFTRunConfig, cls_head's ClsHeadRunConfig).
 
-    Paths are strings so the config round-trips through JSON (task params, run card).
+    Stored verbatim in the run card; paths are strings so the config
+    round-trips through JSON (task params, run card).
     """
 
     train_file: str
@@ -105,12 +107,8 @@ class SFTRunConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: list[str] | str | None = None
-    load_in_4bit: bool = False
     bf16: bool = False
     fp16: bool = False
-    gradient_checkpointing: bool = False
-    packing: bool = False
-    train_mode: str = "sft"
     eval_steps: int = 50
     logging_steps: int = 10
     checkpoint_minutes: float = 5.0
@@ -120,8 +118,6 @@ class SFTRunConfig:
     model_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.train_mode not in TRAIN_MODES:
-            raise ValueError(f"train_mode must be one of {', '.join(TRAIN_MODES)}, got {self.train_mode!r}")
         if self.bf16 and self.fp16:
             raise ValueError("choose at most one of bf16 and fp16")
         if not 0 <= self.warmup_ratio < 1:
@@ -134,6 +130,21 @@ class SFTRunConfig:
             raise ValueError("set num_epochs > 0 or max_steps > 0")
         if self.checkpoint_minutes <= 0:
             raise ValueError(f"checkpoint_minutes must be positive, got {self.checkpoint_minutes}")
+
+
+@dataclass
+class SFTRunConfig(LoRARunConfig):
+    """Everything that defines an SFT run: the shared LoRA settings plus QLoRA, packing and the train mode."""
+
+    load_in_4bit: bool = False
+    gradient_checkpointing: bool = False
+    packing: bool = False
+    train_mode: str = "sft"
+
+    def __post_init__(self) -> None:
+        if self.train_mode not in TRAIN_MODES:
+            raise ValueError(f"train_mode must be one of {', '.join(TRAIN_MODES)}, got {self.train_mode!r}")
+        super().__post_init__()
 
 
 @dataclass
@@ -298,6 +309,32 @@ def load_model(model_path: str, precision: str, load_in_4bit: bool, gradient_che
     return model
 
 
+def training_arguments(config: LoRARunConfig, precision: str, has_eval: bool) -> dict[str, Any]:
+    """The ``TrainingArguments`` keywords every LoRA trainer sets from its run config (trainers add their own)."""
+    return {
+        "output_dir": str(Path(config.output_dir) / CHECKPOINTS_DIRNAME),
+        "num_train_epochs": config.num_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "warmup_steps": config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "logging_steps": config.logging_steps,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": config.eval_steps,
+        # Saving is driven by wall time and by stop requests (make_callbacks), not by step counts.
+        "save_strategy": "no",
+        "save_total_limit": config.keep_checkpoints,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
+
+
 def build_trainer(
     config: SFTRunConfig,
     callbacks: Sequence[TrainerCallback] = (),
@@ -328,32 +365,13 @@ def build_trainer(
     model = load_model(model_path, precision, config.load_in_4bit, config.gradient_checkpointing)
     target_modules = config.target_modules or default_target_modules(model.config.model_type)
     args = SFTConfig(
-        output_dir=str(Path(config.output_dir) / CHECKPOINTS_DIRNAME),
-        num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
+        **training_arguments(config, precision, has_eval=eval_dataset is not None),
         max_length=config.max_seq_length,
         packing=config.packing,
         completion_only_loss=True,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
         activation_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps,
-        eval_strategy="steps" if eval_dataset is not None else "no",
-        eval_steps=config.eval_steps,
-        # Saving is driven by wall time and by stop requests (make_callbacks), not by step counts.
-        save_strategy="no",
-        save_total_limit=config.keep_checkpoints,
-        seed=config.seed,
-        data_seed=config.seed,
         # Padding-free batches carry no padding, so every token is a real one.
         include_num_input_tokens_seen="all" if config.packing else "non_padding",
-        report_to="none",
-        disable_tqdm=True,
     )
     trainer = SFTTrainer(
         model=model,
@@ -547,12 +565,14 @@ def code_commit() -> str | None:
     return completed.stdout.strip() or None
 
 
-def _last_logged(log_history: list[dict[str, Any]], key: str) -> float | None:
+def last_logged(log_history: list[dict[str, Any]], key: str) -> float | None:
+    """The newest value of ``key`` in a Trainer's log history, or None when it was never logged."""
     values = [entry[key] for entry in log_history if key in entry]
     return float(values[-1]) if values else None
 
 
-def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as sorted, indented JSON through a rename, so a reader never sees half a file."""
     staging = path.with_suffix(".tmp")
     staging.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(staging, path)
@@ -573,6 +593,45 @@ def train(
     and the result's status is ``interrupted``, so a queue can run it again and
     it resumes from the checkpoint (when ``config.resume``).
     """
+    def build(callbacks: list[TrainerCallback], model_path: str) -> SFTTrainer:
+        return build_trainer(config, callbacks=callbacks, model_path=model_path)
+
+    def run_card(model_path: str, result: TrainResult, log_history: list[dict[str, Any]]) -> dict[str, Any]:
+        import peft
+        import torch
+        import transformers
+        import trl
+
+        versions = {"torch": torch.__version__, "transformers": transformers.__version__,
+                    "peft": peft.__version__, "trl": trl.__version__}
+        return base_run_card(config, model_path, result, versions)
+
+    return run_training(config, build, run_card, on_progress=on_progress, on_metric=on_metric, on_log=on_log,
+                        should_stop=should_stop, handle_signals=handle_signals, load_in_4bit=config.load_in_4bit)
+
+
+def run_training(
+    config: LoRARunConfig,
+    build: Callable[[list[TrainerCallback], str], Trainer],
+    run_card: Callable[[str, TrainResult, list[dict[str, Any]]], dict[str, Any]],
+    on_progress: ProgressCallback | None = None,
+    on_metric: MetricCallback | None = None,
+    on_log: LogCallback | None = None,
+    should_stop: StopCheck | None = None,
+    handle_signals: bool = True,
+    extra_callbacks: Sequence[TrainerCallback] = (),
+    load_in_4bit: bool | None = None,
+    save_adapter: Callable[[Trainer, Path], None] | None = None,
+) -> TrainResult:
+    """The run around a trainer, shared by ``train`` here and ``pipeline.train.cls_head.train``.
+
+    Resumes from the newest checkpoint (or clears them without ``config.resume``),
+    builds the trainer with ``build(callbacks, model_path)``, trains under the
+    stop/signal plumbing, saves the adapter of a completed run (``save_adapter``,
+    default ``trainer.save_model``), writes ``run_card(model_path, result,
+    log_history)`` and returns the result. ``load_in_4bit`` None leaves 4-bit out
+    of the device log line (trainers without QLoRA).
+    """
     import torch
 
     started = time.monotonic()
@@ -590,14 +649,12 @@ def train(
     model_path = resolve_model(config.model_name, config.model_cache_dir)
     log(f"base model {config.model_name} -> {model_path}")
     stop = StopRequest(should_stop)
-    trainer = build_trainer(
-        config,
-        callbacks=make_callbacks(stop, config.checkpoint_minutes, on_progress, on_metric, on_log),
-        model_path=model_path,
-    )
+    callbacks = [*make_callbacks(stop, config.checkpoint_minutes, on_progress, on_metric, on_log), *extra_callbacks]
+    trainer = build(callbacks, model_path)
     precision = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
-    device = describe_device(precision, config.load_in_4bit)
-    log(f"device {device.kind} ({device.name}), {precision}, 4-bit={config.load_in_4bit}")
+    device = describe_device(precision, bool(load_in_4bit))
+    log(f"device {device.kind} ({device.name}), {precision}"
+        + (f", 4-bit={load_in_4bit}" if load_in_4bit is not None else ""))
     if resume_from is not None:
         log(f"resuming from {resume_from.path} (step {resume_from.step})")
     if torch.cuda.is_available():
@@ -615,8 +672,11 @@ def train(
     adapter_dir = None
     if status == STATUS_COMPLETED:
         adapter_dir = output_dir / ADAPTER_DIRNAME
-        trainer.save_model(str(adapter_dir))
-        log(f"adapter saved to {adapter_dir}")
+        if save_adapter is None:
+            trainer.save_model(str(adapter_dir))
+            log(f"adapter saved to {adapter_dir}")
+        else:
+            save_adapter(trainer, adapter_dir)
     else:
         log(f"stopped ({status}) at step {state.global_step}/{state.max_steps}; checkpoint kept")
 
@@ -631,8 +691,8 @@ def train(
         steps_done=state.global_step,
         total_steps=state.max_steps,
         resumed_from_step=resume_from.step if resume_from else None,
-        train_loss=_last_logged(state.log_history, "loss"),
-        eval_loss=_last_logged(state.log_history, "eval_loss"),
+        train_loss=last_logged(state.log_history, "loss"),
+        eval_loss=last_logged(state.log_history, "eval_loss"),
         tokens_per_second=(state.num_input_tokens_seen - first_tokens) / runtime if runtime else 0.0,
         steps_per_second=(state.global_step - first_step) / runtime if runtime else 0.0,
         duration_seconds=time.monotonic() - started,
@@ -640,7 +700,7 @@ def train(
         checkpoints=[checkpoint.path for checkpoint in list_checkpoints(output_dir)],
         stop_signal=stop.signal_number if status == STATUS_INTERRUPTED else None,
     )
-    _write_json_atomically(Path(result.run_card_path), _run_card(config, model_path, result))
+    write_json_atomically(Path(result.run_card_path), run_card(model_path, result, state.log_history))
     if on_progress:
         on_progress(state.global_step, state.max_steps)
     del trainer
@@ -649,13 +709,9 @@ def train(
     return result
 
 
-def _run_card(config: SFTRunConfig, model_path: str, result: TrainResult) -> dict[str, Any]:
-    """The run's provenance: enough to tell two adapters apart and to reproduce one."""
-    import peft
-    import torch
-    import transformers
-    import trl
-
+def base_run_card(config: LoRARunConfig, model_path: str, result: TrainResult,
+                  versions: dict[str, str]) -> dict[str, Any]:
+    """The run's provenance: enough to tell two adapters apart and to reproduce one (trainers add their own keys)."""
     datasets = {"train": {"path": config.train_file, "sha256": sha256_file(config.train_file)}}
     if config.valid_file:
         datasets["valid"] = {"path": config.valid_file, "sha256": sha256_file(config.valid_file)}
@@ -666,8 +722,7 @@ def _run_card(config: SFTRunConfig, model_path: str, result: TrainResult) -> dic
         "datasets": datasets,
         "hyperparameters": asdict(config),
         "code_commit": code_commit(),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "peft": peft.__version__, "trl": trl.__version__},
+        "versions": versions,
         "device": asdict(result.device),
         "duration_seconds": result.duration_seconds,
         "steps_done": result.steps_done,
@@ -681,42 +736,45 @@ def _run_card(config: SFTRunConfig, model_path: str, result: TrainResult) -> dic
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The seed's CLI flags, plus the ones checkpoints and evaluation need; defaults from SFTRunConfig."""
-    defaults = SFTRunConfig(train_file="", output_dir="")
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.train.sft",
-        description="LoRA/QLoRA SFT of an instruct model on chat JSONL (loss on the assistant answer only). "
-        "Checkpoints every --checkpoint-minutes and on SIGTERM/SIGINT; run again with the same --output-dir "
-        "to resume. Exit status: 0 done, 128+N stopped by signal N (checkpoint saved, safe to re-run).",
-    )
+def add_model_and_data_arguments(
+    parser: argparse.ArgumentParser,
+    defaults: LoRARunConfig,
+    *,
+    train_file_help: str,
+    valid_file_help: str,
+    max_seq_length_help: str,
+    target_modules_help: str,
+) -> None:
+    """The flags every LoRA trainer shares, from --model-name to --target-modules; defaults from its run config."""
     add = parser.add_argument
     add("--model-name", default=defaults.model_name,
         help="bundled alias (smollm2-135m-instruct), local directory, or hub id (default: %(default)s)")
-    add("--train-file", required=True, help='chat JSONL, one {"messages": [system, user, assistant]} a line')
-    add("--valid-file", help="chat JSONL evaluated every --eval-steps")
+    add("--train-file", required=True, help=train_file_help)
+    add("--valid-file", help=valid_file_help)
     add("--output-dir", required=True, help="checkpoints/, adapter/ and run_card.json go here")
     add("--num-epochs", type=float, default=defaults.num_epochs)
     add("--max-steps", type=int, default=defaults.max_steps, help="stop after this many steps (overrides epochs)")
     add("--learning-rate", type=float, default=defaults.learning_rate)
     add("--batch-size", type=int, default=defaults.batch_size, help="per-device batch size")
     add("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
-    add("--max-seq-length", type=int, default=defaults.max_seq_length, help="tokens; longer examples are truncated")
+    add("--max-seq-length", type=int, default=defaults.max_seq_length, help=max_seq_length_help)
     add("--warmup-ratio", type=float, default=defaults.warmup_ratio)
     add("--lora-r", type=int, default=defaults.lora_r)
     add("--lora-alpha", type=int, default=defaults.lora_alpha)
     add("--lora-dropout", type=float, default=defaults.lora_dropout)
-    add("--target-modules",
-        help="comma-separated module names, a regex, or all-linear (default: per architecture; "
-             "Ministral 3: language-model projections only)")
+    add("--target-modules", help=target_modules_help)
+
+
+def add_precision_arguments(parser: argparse.ArgumentParser, bf16_help: str) -> None:
+    """--bf16 / --fp16, at most one of them."""
     precision = parser.add_mutually_exclusive_group()
-    precision.add_argument("--bf16", action="store_true", help="bf16 mixed precision where the GPU supports it")
+    precision.add_argument("--bf16", action="store_true", help=bf16_help)
     precision.add_argument("--fp16", action="store_true", help="fp16 mixed precision on a GPU")
-    add("--load-in-4bit", action="store_true", help="QLoRA: 4-bit NF4 base model through bitsandbytes")
-    add("--gradient-checkpointing", action="store_true", help="trade compute for memory (large models)")
-    add("--packing", action="store_true", help="pack examples padding-free (BFD) instead of padding batches")
-    add("--train-mode", choices=TRAIN_MODES, default=defaults.train_mode,
-        help="sft: chat examples as given; direct|cot|auto: multiple_choice data (not supported yet)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, defaults: LoRARunConfig) -> None:
+    """The flags every LoRA trainer shares, from --eval-steps to --model-cache-dir (evaluation, checkpoints, resume)."""
+    add = parser.add_argument
     add("--eval-steps", type=int, default=defaults.eval_steps)
     add("--logging-steps", type=int, default=defaults.logging_steps)
     add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
@@ -726,6 +784,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the newest checkpoint in --output-dir (default); --no-resume starts over")
     add("--model-cache-dir", help="where bundled models are converted (default: $FTLOOP_MODEL_CACHE or "
                                   "~/.cache/ftloop/models)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The seed's CLI flags, plus the ones checkpoints and evaluation need; defaults from SFTRunConfig."""
+    defaults = SFTRunConfig(train_file="", output_dir="")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.train.sft",
+        description="LoRA/QLoRA SFT of an instruct model on chat JSONL (loss on the assistant answer only). "
+        "Checkpoints every --checkpoint-minutes and on SIGTERM/SIGINT; run again with the same --output-dir "
+        "to resume. Exit status: 0 done, 128+N stopped by signal N (checkpoint saved, safe to re-run).",
+    )
+    add_model_and_data_arguments(
+        parser, defaults,
+        train_file_help='chat JSONL, one {"messages": [system, user, assistant]} a line',
+        valid_file_help="chat JSONL evaluated every --eval-steps",
+        max_seq_length_help="tokens; longer examples are truncated",
+        target_modules_help="comma-separated module names, a regex, or all-linear (default: per architecture; "
+                            "Ministral 3: language-model projections only)",
+    )
+    add_precision_arguments(parser, bf16_help="bf16 mixed precision where the GPU supports it")
+    add = parser.add_argument
+    add("--load-in-4bit", action="store_true", help="QLoRA: 4-bit NF4 base model through bitsandbytes")
+    add("--gradient-checkpointing", action="store_true", help="trade compute for memory (large models)")
+    add("--packing", action="store_true", help="pack examples padding-free (BFD) instead of padding batches")
+    add("--train-mode", choices=TRAIN_MODES, default=defaults.train_mode,
+        help="sft: chat examples as given; direct|cot|auto: multiple_choice data (not supported yet)")
+    add_run_arguments(parser, defaults)
     add("--hub-dataset", metavar="REPO",
         help="read --train-file/--valid-file from this Hub dataset repo (token: $HF_TOKEN)")
     add("--hub-dataset-revision", metavar="REV", help="commit or branch of --hub-dataset (default: main)")
@@ -734,12 +819,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> SFTRunConfig:
-    """SFTRunConfig from parsed flags (the Hub flags are not part of it); its validation errors become usage errors."""
-    names = {config_field.name for config_field in fields(SFTRunConfig)}
+def config_from_args(args: argparse.Namespace, config_class: type[ConfigT] = SFTRunConfig) -> ConfigT:
+    """A run config from parsed flags (flags it has no field for, such as the Hub ones, are left out).
+
+    Its ValueErrors (validation) are for the caller to turn into usage errors.
+    """
+    names = {config_field.name for config_field in fields(config_class)}
     values = {name: value for name, value in vars(args).items() if name in names}
     values["target_modules"] = parse_target_modules(values["target_modules"])
-    return SFTRunConfig(**values)
+    return config_class(**values)
 
 
 def fetch_hub_dataset(config: SFTRunConfig, repo_id: str, revision: str | None = None) -> SFTRunConfig:

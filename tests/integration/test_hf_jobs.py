@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import random
 import shlex
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tasks.hidden_params import chat_messages
 from pipeline.train import sft
 from pipeline.train.hf_jobs import (
     SFT_SCRIPT,
@@ -34,6 +32,7 @@ from pipeline.train.hf_jobs import (
     submit_training_job,
 )
 from tests.fakes.hf_server import FAKE_TOKEN, FAKE_USER, FakeHub, JobPlan, fake_hub, isolate_sdk  # noqa: F401
+from tests.helpers import write_chat_jsonl
 from tests.tiny_model import make_tiny_llama
 
 DATASET_REPO = f"{FAKE_USER}/ftloop-splits"
@@ -42,15 +41,6 @@ REQUESTS = ["calm rainy jazz for a quiet library", "loud festival drums at sunse
             "warm acoustic guitar by the fire", "old vinyl ballad from my childhood"]
 JOB_LOGS = ("base model HuggingFaceTB/SmolLM2-135M-Instruct", "step 1/2 loss=2.5 grad_norm=1.1",
             "step 2/2 loss=2.25 eval_loss=2.4", "completed: step 2/2")
-
-
-def write_split(path: Path, rows: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    with path.open("w", encoding="utf-8") as handle:
-        for index in range(rows):
-            target = [rng.randint(0, 100) for _ in range(6)]
-            handle.write(json.dumps({"messages": chat_messages(REQUESTS[index % len(REQUESTS)], target)}) + "\n")
-    return path
 
 
 @dataclass
@@ -70,7 +60,8 @@ class JobScriptRun:
 def job_script_run(tmp_path_factory) -> JobScriptRun:
     """sft.py run as a job runs it: the file alone, the job's arguments, Hub and token from the environment."""
     root = tmp_path_factory.mktemp("job-script")
-    splits = {"train": write_split(root / "train.jsonl", 8, seed=1), "valid": write_split(root / "valid.jsonl", 4, 2)}
+    splits = {"train": write_chat_jsonl(root / "train.jsonl", 8, seed=1, requests=REQUESTS),
+              "valid": write_chat_jsonl(root / "valid.jsonl", 4, seed=2, requests=REQUESTS)}
     texts = [m["content"] for line in splits["train"].read_text().splitlines() for m in json.loads(line)["messages"]]
     tiny_model = make_tiny_llama(root / "tiny-llama", texts)
     with pytest.MonkeyPatch.context() as patch, FakeHub() as hub:

@@ -16,21 +16,11 @@ import pytest
 
 from pipeline.data.jsonl import write_jsonl
 from pipeline.tasks.four_class import LABELS, TASK
+from tests.helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 from tests.tiny_model import make_tiny_llama
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """A 64-wide model gains nothing from threads, and on a busy 2-core box they spin against each other."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

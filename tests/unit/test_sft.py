@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.tasks.hidden_params import chat_messages
+from tests.helpers import one_torch_thread, write_chat_jsonl  # noqa: F401 (autouse fixture)
 from tests.tiny_model import make_tiny_llama
 from pipeline.train.sft import (
     SFTRunConfig,
@@ -39,31 +40,11 @@ REQUESTS = [
 ]
 
 
-def write_chat_jsonl(path: Path, rows: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    with path.open("w", encoding="utf-8") as handle:
-        for index in range(rows):
-            target = [rng.randint(0, 100) for _ in range(6)]
-            handle.write(json.dumps({"messages": chat_messages(REQUESTS[index % len(REQUESTS)], target)}) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """A 64-wide model gains nothing from threads, and on a busy 2-core box they spin against each other (~8x)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("data")
-    return {"train": write_chat_jsonl(root / "train.jsonl", 8, seed=1),
-            "valid": write_chat_jsonl(root / "valid.jsonl", 4, seed=2)}
+    return {"train": write_chat_jsonl(root / "train.jsonl", 8, seed=1, requests=REQUESTS),
+            "valid": write_chat_jsonl(root / "valid.jsonl", 4, seed=2, requests=REQUESTS)}
 
 
 @pytest.fixture(scope="module")
