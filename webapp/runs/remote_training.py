@@ -38,22 +38,18 @@ def train_hf_job(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
     dataset, params = run.dataset, run.params
     namespace = hf_namespace(token)
     with tracking.open_for(run, reporter) as tracker:
-        def on_metric(key: str, step: int, value: float) -> None:
-            reporter.on_metric(key, step, value)
-            tracker.log({key: value}, step=step)
-
         result = run_hf_job_training(
             dataset.directory / "chat_train.jsonl",
             dataset.directory / "chat_valid.jsonl",
             dataset_repo=params.get("dataset_repo") or f"{namespace}/ftloop-{dataset.version}",
             model_repo=params.get("model_repo") or f"{namespace}/ftloop-run{run.pk}-adapter",
-            hyperparameters=hyperparameters(run),
+            hyperparameters=hyperparameters(params),
             flavor=params.get("flavor") or settings.FTLOOP_HF_JOB_FLAVOR,
             token=token,
             dest_dir=run_dir(run),
             on_progress=reporter.update_progress,
             on_log=reporter.on_log,
-            on_metric=on_metric,
+            on_metric=tracking.metric_callback(reporter, tracker),
             should_stop=reporter.should_stop,
             on_submitted=lambda job: reporter.on_log(f"submitted HF job {job.job_id} on {job.flavor}: {job.url}"),
             interval_s=settings.FTLOOP_HF_POLL_S,

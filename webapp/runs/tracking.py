@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,15 @@ def open_for(run: StageRun, reporter: RunReporter, *, model_id: str | None = Non
     }
     return open_run(project=settings.FTLOOP_TRACKING_PROJECT, name=f"{run.kind}-{run.pk}", config=run.params,
                     tags=tags, directory=tracking_dir(), env=os.environ, on_log=reporter.on_log)
+
+
+def metric_callback(reporter: RunReporter, tracker: TrackerRun) -> Callable[[str, int, float], None]:
+    """An `on_metric(key, step, value)` that stores the value on the run row and logs it to the tracker run."""
+    def on_metric(key: str, step: int, value: float) -> None:
+        reporter.on_metric(key, step, value)
+        tracker.log({key: value}, step=step)
+
+    return on_metric
 
 
 def result_fields(run: StageRun, tracker: TrackerRun) -> dict[str, Any]:

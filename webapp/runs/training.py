@@ -34,8 +34,9 @@ def run_dir(run: StageRun) -> Path:
 RUN_OPTIONS = ("backend", "flavor", "dataset_repo", "model_repo")
 
 
-def hyperparameters(run: StageRun) -> dict[str, Any]:
-    return {key: value for key, value in run.params.items() if key not in RUN_OPTIONS}
+def hyperparameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A training row's params without the run options: what the trainer's config takes."""
+    return {key: value for key, value in params.items() if key not in RUN_OPTIONS}
 
 
 def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> StageRun:
@@ -48,7 +49,7 @@ def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> Stage
 
         return task_training.start_training(dataset, params, user)
     if params.get("backend", "local") in ("local", "hf_jobs"):  # both run sft.py: refuse bad combinations now
-        SFTRunConfig(train_file="-", output_dir="-", **{k: v for k, v in params.items() if k not in RUN_OPTIONS})
+        SFTRunConfig(train_file="-", output_dir="-", **hyperparameters(params))
     run = StageRun.objects.create(kind=StageRun.Kind.TRAIN, dataset=dataset, params=params, created_by=user)
     services.enqueue([run])
     return run
@@ -66,7 +67,7 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         valid_file=str(dataset.directory / "chat_valid.jsonl"),
         output_dir=str(run_dir(run)),
         resume=True,
-        **hyperparameters(run),
+        **hyperparameters(run.params),
     )
     return run_training(run, reporter, train_sft, config)
 
@@ -76,15 +77,11 @@ def run_training(run: StageRun, reporter: RunReporter, trainer: Callable[..., Tr
     """Train with `trainer` (sft.train, cls_head.train) and its `config`, reporting every metric both to the run
     row and to the tracker run, which gets the artifacts; the result (plus `extra`) gets an experiment record."""
     with tracking.open_for(run, reporter) as tracker:
-        def on_metric(key: str, step: int, value: float) -> None:
-            reporter.on_metric(key, step, value)
-            tracker.log({key: value}, step=step)
-
         tracker.log_artifact(Path(config.train_file), f"dataset-{run.dataset.version}", "dataset")
         result = trainer(
             config,
             on_progress=reporter.update_progress,
-            on_metric=on_metric,
+            on_metric=tracking.metric_callback(reporter, tracker),
             on_log=reporter.on_log,
             should_stop=reporter.should_stop,
             handle_signals=False,  # Celery owns the signals; a warm shutdown reaches us through should_stop
