@@ -61,7 +61,12 @@ def predictor_factory(
     if mode == "fine_tuned" and not adapter:
         raise ValueError("fine_tuned needs an adapter")
     from pipeline.infer import hf  # imported here: the rule baseline and --help need no torch
+    from pipeline.infer.cls_head import HeadPredictor, is_head_adapter
     from pipeline.train.base_models import DEFAULT_BASE_MODEL
+
+    if mode == "fine_tuned" and is_head_adapter(adapter):
+        # A regression head answers in one forward pass: there is no decoding to choose.
+        return HeadPredictor(model_name or DEFAULT_BASE_MODEL, adapter)
 
     loaded = hf.load_model(model_name or DEFAULT_BASE_MODEL, adapter)
     options = {"decode": decode} if decode else {}

@@ -83,9 +83,9 @@ def task_predictor(
 
     model_name = model_name or DEFAULT_BASE_MODEL
     if mode == "fine_tuned" and trainer == "cls_head":
-        from pipeline.infer.cls_head import ClassificationHeadPredictor
+        from pipeline.infer.cls_head import HeadPredictor
 
-        return ClassificationHeadPredictor(model_name, adapter)
+        return HeadPredictor(model_name, adapter)
     from pipeline.infer.hf import load_model
     from pipeline.infer.task_chat import TaskChatPredictor, answer_token_budget
 

@@ -1,8 +1,10 @@
-"""A trained classification head (``pipeline.train.cls_head``) as a Predictor.
+"""A trained head (``pipeline.train.cls_head``, ``pipeline.train.reg_head``) as a Predictor.
 
-The raw output is the label name, so the eval runner, the A/B test and the
-playground read it through ``four_class.parse`` like any model's answer. One
-forward pass per message, no generation: the latency to beat for SFT models.
+The raw output is what a generative model of the task would answer: the label
+name for a classification head (read through ``four_class.parse``), the JSON
+of the six values for the regression head (read through ``hidden_params.parse``),
+so the eval runner, the A/B test and the playground treat it like any model.
+One forward pass per request, no generation: the latency to beat for SFT models.
 """
 
 from __future__ import annotations
@@ -13,13 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.infer.base import Prediction
+from pipeline.tasks.hidden_params import format_target
 from pipeline.train.cls_head import HEAD_CARD_NAME, load_classifier, load_tokenizer, tokenize
+from pipeline.train.reg_head import from_outputs
 
 
-class ClassificationHeadPredictor:
-    """Base model + LoRA adapter + trained head, merged, in eval mode; labels read from the adapter's ``cls_head.json``.
+def is_head_adapter(adapter: str | Path) -> bool:
+    """Whether an adapter directory holds a trained head (its card) rather than an SFT adapter."""
+    return (Path(adapter) / HEAD_CARD_NAME).is_file()
 
-    Build it once and keep it (``ModelCache(loader=ClassificationHeadPredictor)``):
+
+class HeadPredictor:
+    """Base model + LoRA adapter + trained head, merged, in eval mode; kind and labels from the adapter's ``cls_head.json``.
+
+    Build it once and keep it (``ModelCache(loader=HeadPredictor)``):
     loading and merging take seconds, a prediction milliseconds.
     """
 
@@ -32,11 +41,12 @@ class ClassificationHeadPredictor:
 
         card_path = Path(adapter) / HEAD_CARD_NAME
         if not card_path.is_file():
-            raise ValueError(f"{adapter} is not a classification-head adapter (no {HEAD_CARD_NAME})")
+            raise ValueError(f"{adapter} is not a head adapter (no {HEAD_CARD_NAME})")
         card = json.loads(card_path.read_text(encoding="utf-8"))
         self.name = name
         self.model_id = model_name
         self.adapter = adapter
+        self.kind: str = card.get("kind", "classification")
         self.labels: tuple[str, ...] = tuple(card["labels"])
         self.max_seq_length = int(card["max_seq_length"])
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -44,7 +54,7 @@ class ClassificationHeadPredictor:
         # Training saved the tokenizer (pad token included) beside the adapter.
         self.tokenizer = load_tokenizer(adapter if (Path(adapter) / "tokenizer_config.json").is_file() else path)
         precision = "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-        base = load_classifier(path, self.tokenizer, precision)
+        base = load_classifier(path, self.tokenizer, precision, self.labels, regression=self.kind == "regression")
         if base.config.num_labels != len(self.labels):
             raise ValueError(f"{adapter} has {len(self.labels)} labels but the head has {base.config.num_labels}")
         self.model = PeftModel.from_pretrained(base, adapter).merge_and_unload().to(self.device).eval()
@@ -60,7 +70,10 @@ class ClassificationHeadPredictor:
         input_ids = tokenize(self.tokenizer, [text], self.max_seq_length)["input_ids"]
         with torch.inference_mode():
             logits = self.model(input_ids=torch.tensor(input_ids, device=self.device)).logits
-        label = self.labels[int(logits[0].argmax())]
+        if self.kind == "regression":
+            raw = format_target(from_outputs(logits[0].tolist()))
+        else:
+            raw = self.labels[int(logits[0].argmax())]
         latency_ms = (time.perf_counter() - started) * 1000
-        return Prediction(raw=label, latency_ms=latency_ms, tokens_decoded=1,
+        return Prediction(raw=raw, latency_ms=latency_ms, tokens_decoded=1,
                           usage={"prompt_tokens": len(input_ids[0]), "completion_tokens": 0})

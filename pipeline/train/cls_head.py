@@ -27,7 +27,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.tasks.four_class import LABELS, confusion_counts, confusion_scores
 from pipeline.train.sft import (
     STATUS_COMPLETED,
+    ConfigT,
     LogCallback,
     LoRARunConfig,
     MetricCallback,
@@ -141,19 +142,25 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_classifier(model_path: str, tokenizer: PreTrainedTokenizerBase, precision: str = "fp32") -> Any:
-    """The decoder with a fresh ``len(LABELS)``-way head; ``pad_token_id`` set so it finds each row's last token."""
+def load_classifier(model_path: str, tokenizer: PreTrainedTokenizerBase, precision: str = "fp32",
+                    labels: Sequence[str] = LABELS, regression: bool = False) -> Any:
+    """The decoder with a fresh ``len(labels)``-way head; ``pad_token_id`` set so it finds each row's last token.
+
+    ``regression`` makes it a ``len(labels)``-output regression head (MSE loss; ``pipeline.train.reg_head``).
+    """
     import torch
     from transformers import AutoModelForSequenceClassification
 
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if precision == "bf16" else torch.float32}
     if torch.cuda.is_available():
         kwargs["device_map"] = {"": torch.cuda.current_device()}
+    if regression:
+        kwargs["problem_type"] = "regression"
     return AutoModelForSequenceClassification.from_pretrained(
         model_path,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: index for index, label in enumerate(LABELS)},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)},
         pad_token_id=tokenizer.pad_token_id,
         **kwargs,
     )
@@ -201,14 +208,13 @@ def _eval_scores(prediction: Any) -> dict[str, float]:
     return {key: float(scores[key]) for key in _EVAL_SCORES}
 
 
-def _eval_score_reporter(on_metric: MetricCallback | None) -> TrainerCallback:
+def eval_score_reporter(on_metric: MetricCallback | None, keys: Sequence[str]) -> TrainerCallback:
+    """Forward the eval scores ``keys`` (sft's reporting forwards the losses) as ``eval/<key>``."""
     from transformers import TrainerCallback
 
     class EvalScores(TrainerCallback):
-        """Forward eval accuracy, macro-F1 and false-allow rate (sft's reporting forwards the losses)."""
-
         def on_log(self, args, state, control, logs=None, **kwargs):
-            for key in _EVAL_SCORES:
+            for key in keys:
                 value = (logs or {}).get(f"eval_{key}")
                 if on_metric and value is not None and value == value:  # NaN: undefined on this valid set
                     on_metric(f"eval/{key}", state.global_step, float(value))
@@ -216,25 +222,16 @@ def _eval_score_reporter(on_metric: MetricCallback | None) -> TrainerCallback:
     return EvalScores()
 
 
-def build_trainer(config: ClsHeadRunConfig, callbacks: Sequence[TrainerCallback] = (),
-                  model_path: str | None = None) -> Trainer:
-    """The Trainer of a run: data tokenized, LoRA and the trainable head in place, not trained yet."""
-    import torch
+def head_trainer(config: LoRARunConfig, model: Any, tokenizer: PreTrainedTokenizerBase, precision: str,
+                 train_data: dict[str, list], valid_data: dict[str, list] | None,
+                 trainer_class: type[Trainer] | None = None, compute_metrics: Any = None,
+                 callbacks: Sequence[TrainerCallback] = (), **trainer_kwargs: Any) -> Trainer:
+    """The Trainer of a head run: LoRA on the decoder, the head trained in full (saved in the adapter), the run's
+    TrainingArguments, padded batches of the tokenized ``train_data`` / ``valid_data`` (columns incl. labels)."""
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import DataCollatorWithPadding, PrinterCallback, TrainingArguments
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
-    model_path = model_path or resolve_model(config.model_name, config.model_cache_dir)
-    train_examples = read_labelled_jsonl(config.train_file)
-    valid_examples = read_labelled_jsonl(config.valid_file) if config.valid_file else None
-    precision = resolve_precision(config.bf16, config.fp16)
-    tokenizer = load_tokenizer(model_path)
-
-    def dataset(examples: list[tuple[str, int]]) -> Dataset:
-        encoded = tokenize(tokenizer, [text for text, _ in examples], config.max_seq_length)
-        return Dataset.from_dict({**encoded, "labels": [label for _, label in examples]})
-
-    model = load_classifier(model_path, tokenizer, precision)
     model = get_peft_model(model, LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=config.lora_r,
@@ -243,27 +240,52 @@ def build_trainer(config: ClsHeadRunConfig, callbacks: Sequence[TrainerCallback]
         target_modules=config.target_modules or default_target_modules(model.config.model_type),
         modules_to_save=[head_module_name(model)],
     ))
-    weights = inverse_frequency_weights([label for _, label in train_examples]) if config.class_weights else None
     args = TrainingArguments(
-        **training_arguments(config, precision, has_eval=bool(valid_examples)),
+        **training_arguments(config, precision, has_eval=bool(valid_data)),
         label_names=["labels"],
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
     )
-    trainer = _trainer_class()(
+    trainer = (trainer_class or Trainer)(
         model=model,
         args=args,
-        train_dataset=dataset(train_examples),
-        eval_dataset=dataset(valid_examples) if valid_examples else None,
+        train_dataset=Dataset.from_dict(train_data),
+        eval_dataset=Dataset.from_dict(valid_data) if valid_data else None,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_eval_scores if valid_examples else None,
+        compute_metrics=compute_metrics if valid_data else None,
         callbacks=list(callbacks),
-        focal_gamma=config.focal_gamma,
-        class_weights=torch.tensor(weights) if weights is not None else None,
+        **trainer_kwargs,
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def build_trainer(config: ClsHeadRunConfig, callbacks: Sequence[TrainerCallback] = (),
+                  model_path: str | None = None) -> Trainer:
+    """The Trainer of a run: data tokenized, LoRA and the trainable head in place, not trained yet."""
+    import torch
+
+    model_path = model_path or resolve_model(config.model_name, config.model_cache_dir)
+    train_examples = read_labelled_jsonl(config.train_file)
+    valid_examples = read_labelled_jsonl(config.valid_file) if config.valid_file else None
+    precision = resolve_precision(config.bf16, config.fp16)
+    tokenizer = load_tokenizer(model_path)
+
+    def data(examples: list[tuple[str, int]] | None) -> dict[str, list] | None:
+        if not examples:
+            return None
+        encoded = tokenize(tokenizer, [text for text, _ in examples], config.max_seq_length)
+        return {**encoded, "labels": [label for _, label in examples]}
+
+    weights = inverse_frequency_weights([label for _, label in train_examples]) if config.class_weights else None
+    return head_trainer(
+        config, load_classifier(model_path, tokenizer, precision), tokenizer, precision,
+        data(train_examples), data(valid_examples),
+        trainer_class=_trainer_class(), compute_metrics=_eval_scores, callbacks=callbacks,
+        focal_gamma=config.focal_gamma,
+        class_weights=torch.tensor(weights) if weights is not None else None,
+    )
 
 
 def train(
@@ -290,20 +312,40 @@ def train(
                if weights is not None else "none"))
         return trainer
 
+    return run_head_training(config, build, functools.partial(_run_card, config), "classification", LABELS,
+                             _EVAL_SCORES, on_progress=on_progress, on_metric=on_metric, on_log=on_log,
+                             should_stop=should_stop, handle_signals=handle_signals)
+
+
+def run_head_training(config: LoRARunConfig, build: Callable[..., Trainer], run_card: Callable[..., dict[str, Any]],
+                      kind: str, labels: Sequence[str], scores: Sequence[str], *,
+                      on_progress: ProgressCallback | None, on_metric: MetricCallback | None,
+                      on_log: LogCallback | None, should_stop: StopCheck | None, handle_signals: bool) -> TrainResult:
+    """sft's run around a head trainer: the eval ``scores`` reported, and the adapter saved with its head card
+    (``kind``, ``labels`` in head order) for ``pipeline.infer.cls_head``."""
+    log = on_log or (lambda line: None)
+
     def save_adapter(trainer: Trainer, adapter_dir: Path) -> None:
         trainer.save_model(str(adapter_dir))
-        head = {"labels": list(LABELS), "max_seq_length": config.max_seq_length, "base_model": config.model_name}
+        head = {"kind": kind, "labels": list(labels), "max_seq_length": config.max_seq_length,
+                "base_model": config.model_name}
         write_json_atomically(adapter_dir / HEAD_CARD_NAME, head)
         log(f"adapter and head saved to {adapter_dir}")
 
-    return run_training(config, build, functools.partial(_run_card, config), on_progress=on_progress,
-                        on_metric=on_metric, on_log=on_log, should_stop=should_stop, handle_signals=handle_signals,
-                        extra_callbacks=[_eval_score_reporter(on_metric)], save_adapter=save_adapter)
+    return run_training(config, build, run_card, on_progress=on_progress, on_metric=on_metric, on_log=on_log,
+                        should_stop=should_stop, handle_signals=handle_signals,
+                        extra_callbacks=[eval_score_reporter(on_metric, scores)], save_adapter=save_adapter)
 
 
 def _run_card(config: ClsHeadRunConfig, model_path: str, result: TrainResult,
               log_history: list[dict[str, Any]]) -> dict[str, Any]:
     """The run's provenance, as sft's run card, plus the head's labels and the last eval scores."""
+    return head_run_card(config, model_path, result, log_history, "cls_head", _EVAL_SCORES, labels=list(LABELS))
+
+
+def head_run_card(config: LoRARunConfig, model_path: str, result: TrainResult, log_history: list[dict[str, Any]],
+                  trainer: str, scores: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """A head run's card: sft's provenance, the trainer's name, ``extra`` and the last logged eval ``scores``."""
     import peft
     import torch
     import transformers
@@ -311,9 +353,9 @@ def _run_card(config: ClsHeadRunConfig, model_path: str, result: TrainResult,
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     return {
         **base_run_card(config, model_path, result, versions),
-        "trainer": "cls_head",
-        "labels": list(LABELS),
-        "final_eval_scores": {key: last_logged(log_history, f"eval_{key}") for key in _EVAL_SCORES},
+        "trainer": trainer,
+        **extra,
+        "final_eval_scores": {key: last_logged(log_history, f"eval_{key}") for key in scores},
     }
 
 
@@ -345,10 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; the exit status tells a queue whether to run it again (128+N after signal N)."""
-    parser = build_parser()
+    return head_cli(build_parser(), ClsHeadRunConfig, train, argv)
+
+
+def head_cli(parser: argparse.ArgumentParser, config_class: type[ConfigT], train_function: Callable[..., TrainResult],
+             argv: Sequence[str] | None) -> int:
+    """Parse, train with progress printed, and exit 0 done, 1 cancelled, 2 bad input, 128+N after signal N."""
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args, ClsHeadRunConfig)
+        config = config_from_args(args, config_class)
     except ValueError as error:
         parser.error(str(error))
 
@@ -356,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
-        result = train(config, on_log=print_line)
+        result = train_function(config, on_log=print_line)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

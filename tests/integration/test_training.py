@@ -62,6 +62,34 @@ def test_the_form_queues_training_and_the_page_shows_its_losses(engineer_client,
     assert adapter.status_code == 200 and b"adapter_config.json" in b"".join(adapter.streaming_content)
 
 
+def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_json(engineer_client, split_dataset,
+                                                                                     tiny_base):
+    import json
+    from pathlib import Path
+
+    from pipeline.eval.run_eval import predictor_factory
+    from pipeline.tasks.hidden_params import parse
+
+    dataset, _ = split_dataset
+    refused = engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "reg_head",
+                                                             **params(tiny_base, load_in_4bit=True)})
+    assert refused.status_code == 200 and "does not take load_in_4bit" in refused.content.decode()
+    assert not StageRun.objects.filter(kind=StageRun.Kind.TRAIN).exists()
+
+    engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "reg_head",
+                                                   **params(tiny_base, max_steps=10, eval_steps=5)})
+    run = StageRun.objects.get(kind=StageRun.Kind.TRAIN)
+    wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=240, message="training")
+    run.refresh_from_db()
+    assert run.status == Status.SUCCESS, run.error
+    assert run.result["steps_done"] == 10
+    assert Metric.objects.filter(run=run, key="eval/vector_mae").count() == 2
+    adapter = run.result["adapter_dir"]
+    assert json.loads((Path(adapter) / "cls_head.json").read_text())["kind"] == "regression"
+    prediction = predictor_factory("fine_tuned", model_name=tiny_base, adapter=adapter).predict(["calm piano"])[0]
+    assert parse(prediction.raw) is not None
+
+
 def test_a_killed_training_worker_resumes_from_its_checkpoint_when_requeued(engineer_client, split_dataset, tiny_base,
                                                                             start_worker):
     dataset, worker = split_dataset

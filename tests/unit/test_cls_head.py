@@ -74,7 +74,7 @@ def test_class_weights_are_inverse_frequency():
 def test_it_trains_with_focal_loss_and_class_weights_and_the_predictor_reads_the_adapter(tiny_model, data, tmp_path):
     from safetensors.torch import load_file
 
-    from pipeline.infer.cls_head import ClassificationHeadPredictor
+    from pipeline.infer.cls_head import HeadPredictor
     from pipeline.train.cls_head import train
 
     metrics: list[tuple[str, int, float]] = []
@@ -101,7 +101,7 @@ def test_it_trains_with_focal_loss_and_class_weights_and_the_predictor_reads_the
     assert card["trainer"] == "cls_head" and card["hyperparameters"]["focal_gamma"] == 2.0
     assert card["hyperparameters"]["class_weights"] is True
 
-    predictor = ClassificationHeadPredictor(str(tiny_model), result.adapter_dir)
+    predictor = HeadPredictor(str(tiny_model), result.adapter_dir)
     predictions = predictor.predict(data["texts"][:5])
 
     assert (predictor.name, predictor.model_id, predictor.adapter) == ("fine_tuned", str(tiny_model),
@@ -141,10 +141,10 @@ def test_a_bad_line_is_named(tmp_path):
 
 
 def test_the_predictor_refuses_an_adapter_without_a_head(tiny_model, tmp_path):
-    from pipeline.infer.cls_head import ClassificationHeadPredictor
+    from pipeline.infer.cls_head import HeadPredictor
 
-    with pytest.raises(ValueError, match="not a classification-head adapter"):
-        ClassificationHeadPredictor(str(tiny_model), str(tmp_path))
+    with pytest.raises(ValueError, match="not a head adapter"):
+        HeadPredictor(str(tiny_model), str(tmp_path))
 
 
 def test_the_cli_offers_the_loss_options():

@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from pipeline.data.jsonl import write_jsonl
 from pipeline.tasks.registry import get_task, task_names
-from webapp.datasets.models import Dataset, FrozenEvalSet
+from webapp.datasets.models import FLAGSHIP_TASK, Dataset, FrozenEvalSet
 from webapp.evals.ab import create_ab_test
 from webapp.evals.models import ABTest, EvalExample
-from webapp.runs.models import StageRun
+from webapp.runs.models import Loop, StageRun
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,3 +182,30 @@ def test_no_view_form_stage_template_or_script_names_a_task_type():
     named = [str(path.relative_to(ROOT)) for path in files if "migrations" not in path.parts
              and any(name in path.read_text(encoding="utf-8") for name in task_names())]
     assert named == []
+
+
+def loop_post(**values) -> dict:
+    return {"name": "l", "task": FLAGSHIP_TASK, "cycles": 1, "size": 60, "seed": 0, "language": "en",
+            "model_name": "m", "num_epochs": 1, "max_steps": 2, "learning_rate": 0.001, "batch_size": 2, "lora_r": 4,
+            "decode": "constrained", **values}
+
+
+def test_the_loop_form_trains_the_regression_head_by_default_and_refuses_qlora_for_it(engineer_client):
+    from webapp.runs.forms import LoopForm
+
+    form = LoopForm(loop_post())
+    assert form.is_valid() and form.training()["backend"] == "reg_head"
+    form = LoopForm(loop_post(backend="local"))
+    assert form.is_valid() and form.training()["backend"] == "local"
+
+    response = engineer_client.post(reverse("loop_new"), loop_post(backend="reg_head", load_in_4bit="on"))
+    assert "the reg_head trainer does not take load_in_4bit" in response.content.decode()
+    assert not Loop.objects.exists()
+
+
+def test_the_training_form_keeps_the_regression_head_to_the_six_parameter_task(engineer_client):
+    dataset = Dataset.objects.create(name="fc", task_type="four_class", stats={"counts": {"train": 8}})
+    response = engineer_client.post(reverse("training_new"), training_post(dataset, backend="reg_head",
+                                                                           preset="four_class:sft"))
+    assert "The regression head predicts the six parameters" in response.context["form"].errors["backend"][0]
+    assert not StageRun.objects.exists()

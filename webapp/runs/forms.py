@@ -9,6 +9,7 @@ from pipeline.train.base_models import DEFAULT_BASE_MODEL
 from webapp.datasets.forms import TaskFormMixin, demo_language_error, task_field
 from webapp.datasets.models import FLAGSHIP_TASK, Dataset
 from webapp.runs.task_training import preset_choices, trainer_config, training_params
+from webapp.runs.training import TRAINERS, config_from_params
 
 
 def preset_field() -> forms.ChoiceField:
@@ -40,6 +41,7 @@ class TrainingForm(forms.Form):
 
     BACKENDS = [
         ("local", _("Local worker (gpu queue)")),
+        ("reg_head", _("Local worker, regression head (six-parameter task; one forward pass a request)")),
         ("hf_jobs", _("Hugging Face Jobs (remote GPU, billed)")),
         ("mistral", _("Mistral managed fine-tuning (billed)")),
     ]
@@ -90,6 +92,9 @@ class TrainingForm(forms.Form):
         if task and backend in self.REMOTE:
             self.add_error("backend", _("%(task)s trains on the local worker; the remote backends train the "
                                         "six-parameter task.") % {"task": task.label})
+        if task and backend == "reg_head":
+            self.add_error("backend", _("The regression head predicts the six parameters; %(task)s trains with its "
+                                        "presets on the local worker.") % {"task": task.label})
         if "dataset" in data:
             data["preset"] = preset_key(self, task, data.get("preset", ""))
         return data
@@ -132,6 +137,12 @@ class LoopForm(TaskFormMixin, forms.Form):
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained",
                                help_text=_("Six-parameter task only; text task types generate freely."))
+    backend = forms.ChoiceField(
+        label=_("Fine-tuned model"), initial="reg_head", required=False,
+        choices=[("local", _("SFT: the model writes the JSON")),
+                 ("reg_head", _("Regression head: one forward pass a request"))],
+        help_text=_("Six-parameter task only (text task types train by their preset). On a CPU the regression "
+                    "head learns within an epoch or two; SFT needs a GPU or many more steps."))
     TRAINING_KEYS = ("model_name", "num_epochs", "max_steps", "learning_rate", "batch_size", "lora_r", "load_in_4bit")
 
     def clean(self) -> dict:
@@ -142,9 +153,13 @@ class LoopForm(TaskFormMixin, forms.Form):
         if problem and "language" in data:
             self.add_error("language", problem)
         data["preset"] = preset_key(self, task, data.get("preset", ""))
-        if task and not self.errors:  # e.g. QLoRA asked of a classification-head preset
+        if not self.errors:  # e.g. QLoRA asked of a head
+            training = self.training()
             try:
-                trainer_config(self.training(), train_file="-", output_dir="-")
+                if task:
+                    trainer_config(training, train_file="-", output_dir="-")
+                else:
+                    config_from_params(TRAINERS[training["backend"]][0], training, train_file="-", output_dir="-")
             except ValueError as exc:
                 self.add_error(None, str(exc))
         return data
@@ -154,7 +169,7 @@ class LoopForm(TaskFormMixin, forms.Form):
         data = self.cleaned_data
         hyperparameters = {key: data[key] for key in self.TRAINING_KEYS}
         if data["task"] == FLAGSHIP_TASK:
-            return hyperparameters
+            return {**hyperparameters, "backend": data.get("backend") or self.fields["backend"].initial}
         return training_params(get_task(data["task"]), data["preset"], hyperparameters)
 
     def loop_kwargs(self) -> dict:

@@ -15,7 +15,6 @@ Tracking, checkpoints, cancel and the experiment record are the flagship's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
 from typing import Any
 
 from django.db import transaction
@@ -27,7 +26,7 @@ from webapp.datasets.models import Dataset
 from webapp.runs import loops, services
 from webapp.runs.models import StageRun
 from webapp.runs.reporting import RunReporter
-from webapp.runs.training import RUN_OPTIONS, run_dir, run_training
+from webapp.runs.training import config_from_params, run_dir, run_training
 
 # backend -> (config class, train function); both take the same callbacks and return sft.TrainResult.
 TRAINERS: dict[str, tuple[type, Callable[..., sft.TrainResult]]] = {
@@ -61,13 +60,7 @@ def trainer_config(params: Mapping[str, Any], **paths: Any) -> Any:
     if backend not in TRAINERS:
         raise ValueError(f"text tasks train on the local worker ({' or '.join(TRAINERS)}), not {backend!r}; "
                          "the remote backends train the six-parameter task")
-    config_class, _ = TRAINERS[backend]
-    known = {field.name for field in fields(config_class)} - set(_SET_HERE)
-    options = {key: value for key, value in params.items() if key not in (*RUN_OPTIONS, *DATA_OPTIONS)}
-    refused = sorted(key for key, value in options.items() if key not in known and value)
-    if refused:
-        raise ValueError(f"the {backend} trainer does not take {', '.join(refused)}")
-    return config_class(**paths, **{key: value for key, value in options.items() if key in known})
+    return config_from_params(TRAINERS[backend][0], params, skip=(*DATA_OPTIONS, *_SET_HERE), **paths)
 
 
 def split_rows(task: TextTask, dataset: Dataset, params: Mapping[str, Any],

@@ -7,15 +7,15 @@ with the same tracking (`run_training`) and the same experiment record.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from pipeline.train import reg_head, sft
 from pipeline.train.experiment_record import record_from_run_dir
-from pipeline.train.sft import RUN_CARD_NAME, SFTRunConfig, TrainResult
-from pipeline.train.sft import train as train_sft
+from pipeline.train.sft import RUN_CARD_NAME, TrainResult
 from webapp.datasets.models import Dataset
 from webapp.runs import services, tracking
 from webapp.runs.models import StageRun
@@ -32,11 +32,31 @@ def run_dir(run: StageRun) -> Path:
 
 # Params of a training row that are not hyperparameters of the trainer.
 RUN_OPTIONS = ("backend", "flavor", "dataset_repo", "model_repo")
+# The six-parameter task's local backends: (config class, train function, the split file it reads).
+# HF Jobs runs sft.py too, so its params are checked as "local"'s.
+TRAINERS: dict[str, tuple[type, Callable[..., TrainResult], str]] = {
+    "local": (sft.SFTRunConfig, sft.train, "chat_{split}.jsonl"),
+    "reg_head": (reg_head.RegHeadRunConfig, reg_head.train, "{split}.jsonl"),
+}
 
 
 def hyperparameters(params: Mapping[str, Any]) -> dict[str, Any]:
     """A training row's params without the run options: what the trainer's config takes."""
     return {key: value for key, value in params.items() if key not in RUN_OPTIONS}
+
+
+def config_from_params(config_class: type, params: Mapping[str, Any], skip: Sequence[str] = (), **paths: Any) -> Any:
+    """A trainer's config from the params it knows (without the run options and `skip`), `paths` on top.
+
+    An option the trainer does not know is dropped when unset and a ValueError naming it when set (QLoRA asked
+    of a head, say), so one form can serve every trainer.
+    """
+    known = {field.name for field in fields(config_class)} - set(paths) - set(skip)
+    options = {key: value for key, value in hyperparameters(params).items() if key not in skip}
+    refused = sorted(key for key, value in options.items() if key not in known and value)
+    if refused:
+        raise ValueError(f"the {params.get('backend', 'local')} trainer does not take {', '.join(refused)}")
+    return config_class(**paths, **{key: value for key, value in options.items() if key in known})
 
 
 def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> StageRun:
@@ -48,28 +68,32 @@ def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> Stage
         from webapp.runs import task_training  # it builds on this module
 
         return task_training.start_training(dataset, params, user)
-    if params.get("backend", "local") in ("local", "hf_jobs"):  # both run sft.py: refuse bad combinations now
-        SFTRunConfig(train_file="-", output_dir="-", **hyperparameters(params))
+    backend = params.get("backend", "local")
+    if backend in (*TRAINERS, "hf_jobs"):  # refuse bad combinations now, not in the worker
+        config_from_params(TRAINERS["local" if backend == "hf_jobs" else backend][0], params,
+                           train_file="-", output_dir="-")
     run = StageRun.objects.create(kind=StageRun.Kind.TRAIN, dataset=dataset, params=params, created_by=user)
     services.enqueue([run])
     return run
 
 
 def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
-    """SFT on the dataset's chat files (a text task's training is task_training's)."""
+    """The backend's trainer (SFT on the chat files, or the regression head on the split files); a text
+    task's training is task_training's."""
     dataset = run.dataset
     if dataset.text_task:
         from webapp.runs import task_training
 
         return task_training.train(run, reporter)
-    config = SFTRunConfig(
-        train_file=str(dataset.directory / "chat_train.jsonl"),
-        valid_file=str(dataset.directory / "chat_valid.jsonl"),
+    config_class, trainer, split_file = TRAINERS[run.params.get("backend", "local")]
+    config = config_from_params(
+        config_class, run.params,
+        train_file=str(dataset.directory / split_file.format(split="train")),
+        valid_file=str(dataset.directory / split_file.format(split="valid")),
         output_dir=str(run_dir(run)),
         resume=True,
-        **hyperparameters(run.params),
     )
-    return run_training(run, reporter, train_sft, config)
+    return run_training(run, reporter, trainer, config)
 
 
 def run_training(run: StageRun, reporter: RunReporter, trainer: Callable[..., TrainResult], config: Any,
