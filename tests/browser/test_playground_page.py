@@ -12,19 +12,24 @@ from webapp.runs.models import StageRun
 pytestmark = pytest.mark.browser
 
 
-def test_a_designer_types_a_request_and_reads_six_values_from_two_models(browser_page, live_server, designer,
+def test_a_designer_types_a_request_and_reads_six_values_from_three_models(browser_page, live_server, designer,
                                                                          start_worker, settings):
     settings.FTLOOP_PLAYGROUND_TIMEOUT_S = 600  # a cold SmolLM2 load on a busy 2-core machine
     start_worker()
     dataset = start_data_cycle(size=200, seed=5, language="en")
     wait_for(lambda: dataset.runs.filter(status=StageRun.Status.SUCCESS).count() == 4, timeout=120, message="data")
     dataset.refresh_from_db()
-    # The default base model, fine-tuned for two steps: enough to be a real adapter on SmolLM2.
-    run = training.start_training(dataset, {"model_name": "smollm2-135m-instruct", "max_steps": 2, "batch_size": 2,
-                                            "max_seq_length": 192, "eval_steps": 2, "learning_rate": 5e-4})
-    wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=600, message="training")
-    run.refresh_from_db()
-    assert run.status == StageRun.Status.SUCCESS, run.error
+    # The default base model, fine-tuned for two steps both ways (SFT, and the regression head that the main job
+    # trains by default): enough to be real adapters on SmolLM2.
+    options = {"model_name": "smollm2-135m-instruct", "max_steps": 2, "batch_size": 2, "max_seq_length": 192,
+               "eval_steps": 2, "learning_rate": 5e-4}
+    runs = [training.start_training(dataset, options),
+            training.start_training(dataset, {**options, "backend": "reg_head"})]
+    for run in runs:
+        wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=600, message="training")
+        run.refresh_from_db()
+        assert run.status == StageRun.Status.SUCCESS, run.error
+    specs = ["rule_baseline", *(f"run:{run.pk}" for run in runs)]
 
     page = browser_page
     page.goto(live_server.url + "/accounts/login/")
@@ -34,12 +39,13 @@ def test_a_designer_types_a_request_and_reads_six_values_from_two_models(browser
     page.get_by_role("link", name="Playground").click()
     page.wait_for_selector("body[data-playground-ready]")  # the deferred scripts ran: Ctrl+Enter is wired
     page.fill("textarea[name=text]", "Something cozy and acoustic for a rainy cafe, like an old cassette")
-    page.check(f"input[name=models][value='run:{run.pk}']")
+    for spec in specs[1:]:
+        page.check(f"input[name=models][value='{spec}']")
     page.locator("textarea[name=text]").press("Control+Enter")
 
-    page.wait_for_selector(".result[data-model='rule_baseline'] [data-testid=raw]", timeout=600_000)
-    page.wait_for_selector(f".result[data-model='run:{run.pk}'] [data-testid=raw]")
-    for spec in ("rule_baseline", f"run:{run.pk}"):
+    for spec in specs:
+        page.wait_for_selector(f".result[data-model='{spec}'] [data-testid=raw]", timeout=600_000)
+    for spec in specs:
         raw = page.locator(f".result[data-model='{spec}'] [data-testid=raw]").inner_text()
         values = parse(raw)
         assert values is not None and len(values) == 6, raw
