@@ -266,26 +266,32 @@ def build_trainer(config: ClsHeadRunConfig, callbacks: Sequence[TrainerCallback]
     """The Trainer of a run: data tokenized, LoRA and the trainable head in place, not trained yet."""
     import torch
 
-    model_path = model_path or resolve_model(config.model_name, config.model_cache_dir)
-    train_examples = read_labelled_jsonl(config.train_file)
-    valid_examples = read_labelled_jsonl(config.valid_file) if config.valid_file else None
-    precision = resolve_precision(config.bf16, config.fp16)
-    tokenizer = load_tokenizer(model_path)
-
-    def data(examples: list[tuple[str, int]] | None) -> dict[str, list] | None:
-        if not examples:
-            return None
-        encoded = tokenize(tokenizer, [text for text, _ in examples], config.max_seq_length)
-        return {**encoded, "labels": [label for _, label in examples]}
-
-    weights = inverse_frequency_weights([label for _, label in train_examples]) if config.class_weights else None
+    model_path, precision, tokenizer, train_data, valid_data = head_inputs(
+        config, model_path, read_labelled_jsonl, lambda label: label)
+    weights = inverse_frequency_weights(train_data["labels"]) if config.class_weights else None
     return head_trainer(
-        config, load_classifier(model_path, tokenizer, precision), tokenizer, precision,
-        data(train_examples), data(valid_examples),
+        config, load_classifier(model_path, tokenizer, precision), tokenizer, precision, train_data, valid_data,
         trainer_class=_trainer_class(), compute_metrics=_eval_scores, callbacks=callbacks,
         focal_gamma=config.focal_gamma,
         class_weights=torch.tensor(weights) if weights is not None else None,
     )
+
+
+def head_inputs(config: LoRARunConfig, model_path: str | None,
+                read: Callable[[str], list[tuple[str, Any]]], to_label: Callable[[Any], Any],
+                ) -> tuple[str, str, PreTrainedTokenizerBase, dict[str, list], dict[str, list] | None]:
+    """(model path, precision, tokenizer, train data, valid data or None) of a head run: the train and valid
+    files read with ``read`` into (text, target) pairs, the texts tokenized, each target made a label."""
+    model_path = model_path or resolve_model(config.model_name, config.model_cache_dir)
+    tokenizer = load_tokenizer(model_path)
+
+    def data(path: str) -> dict[str, list]:
+        examples = read(path)
+        encoded = tokenize(tokenizer, [text for text, _ in examples], config.max_seq_length)
+        return {**encoded, "labels": [to_label(target) for _, target in examples]}
+
+    valid = data(config.valid_file) if config.valid_file else None
+    return model_path, resolve_precision(config.bf16, config.fp16), tokenizer, data(config.train_file), valid
 
 
 def train(

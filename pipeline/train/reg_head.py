@@ -38,12 +38,11 @@ from typing import TYPE_CHECKING, Any
 from pipeline.tasks.hidden_params import AXES, VALUE_MAX, VALUE_MIN, record_from_json, to_vector
 from pipeline.train.cls_head import (
     head_cli,
+    head_inputs,
     head_run_card,
     head_trainer,
-    run_head_training,
     load_classifier,
-    load_tokenizer,
-    tokenize,
+    run_head_training,
 )
 from pipeline.train.sft import (
     LogCallback,
@@ -55,8 +54,6 @@ from pipeline.train.sft import (
     add_model_and_data_arguments,
     add_precision_arguments,
     add_run_arguments,
-    resolve_model,
-    resolve_precision,
 )
 
 if TYPE_CHECKING:
@@ -115,20 +112,10 @@ def _eval_scores(prediction: Any) -> dict[str, float]:
 def build_trainer(config: RegHeadRunConfig, callbacks: Sequence[TrainerCallback] = (),
                   model_path: str | None = None) -> Trainer:
     """The Trainer of a run: requests tokenized, LoRA and the trainable head in place, not trained yet."""
-    model_path = model_path or resolve_model(config.model_name, config.model_cache_dir)
-    train_examples = read_regression_jsonl(config.train_file)
-    valid_examples = read_regression_jsonl(config.valid_file) if config.valid_file else None
-    precision = resolve_precision(config.bf16, config.fp16)
-    tokenizer = load_tokenizer(model_path)
-
-    def data(examples: list[tuple[str, tuple[int, ...]]] | None) -> dict[str, list] | None:
-        if not examples:
-            return None
-        encoded = tokenize(tokenizer, [text for text, _ in examples], config.max_seq_length)
-        return {**encoded, "labels": [to_labels(values) for _, values in examples]}
-
+    model_path, precision, tokenizer, train_data, valid_data = head_inputs(
+        config, model_path, read_regression_jsonl, to_labels)
     model = load_classifier(model_path, tokenizer, precision, labels=AXES, regression=True)
-    return head_trainer(config, model, tokenizer, precision, data(train_examples), data(valid_examples),
+    return head_trainer(config, model, tokenizer, precision, train_data, valid_data,
                         compute_metrics=_eval_scores, callbacks=callbacks)
 
 
