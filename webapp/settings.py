@@ -160,8 +160,7 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_RESULT_EXPIRES = 600
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
-    "workers.tasks.train_sft": {"queue": "gpu"},
-    "workers.tasks.train_cls_head": {"queue": "gpu"},  # remote training (train_hf_job, train_mistral) only polls: cpu
+    "workers.tasks.train_local": {"queue": "gpu"},  # remote training (train_hf_job, train_mistral) only polls: cpu
     "workers.tasks.evaluate": {"queue": "gpu"},
     "workers.tasks.predict_*": {"queue": "inference"},
     "workers.tasks.*": {"queue": "cpu"},

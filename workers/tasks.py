@@ -4,7 +4,7 @@ from webapp.datasets import stages
 from webapp.evals import stages as eval_stages
 from webapp.playground import inference
 from webapp.playground.models import PlaygroundRequest
-from webapp.runs import remote_training, task_training, training
+from webapp.runs import remote_training, training
 from webapp.runs.models import StageRun
 from workers.base import StageTask
 from workers.celery import app
@@ -31,13 +31,9 @@ def freeze(run, reporter):
 
 
 @app.task(base=StageTask)
-def train_sft(run, reporter):
+def train_local(run, reporter):
+    """Every local backend (SFT, the regression head, a text task's trainers): training.train picks the trainer."""
     return training.train(run, reporter)
-
-
-@app.task(base=StageTask)
-def train_cls_head(run, reporter):
-    return task_training.train(run, reporter)
 
 
 @app.task(base=StageTask)

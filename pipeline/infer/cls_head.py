@@ -26,7 +26,7 @@ def is_head_adapter(adapter: str | Path) -> bool:
 
 
 class HeadPredictor:
-    """Base model + LoRA adapter + trained head, merged, in eval mode; kind and labels from the adapter's ``cls_head.json``.
+    """Base model + LoRA adapter + trained head, merged, in eval mode; kind and labels from ``cls_head.json``.
 
     Build it once and keep it (``ModelCache(loader=HeadPredictor)``):
     loading and merging take seconds, a prediction milliseconds.

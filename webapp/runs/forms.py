@@ -9,7 +9,7 @@ from pipeline.train.base_models import DEFAULT_BASE_MODEL
 from webapp.datasets.forms import TaskFormMixin, demo_language_error, task_field
 from webapp.datasets.models import FLAGSHIP_TASK, Dataset
 from webapp.runs.task_training import preset_choices, trainer_config, training_params
-from webapp.runs.training import TRAINERS, config_from_params
+from webapp.runs.training import check_params
 
 
 def preset_field() -> forms.ChoiceField:
@@ -159,7 +159,7 @@ class LoopForm(TaskFormMixin, forms.Form):
                 if task:
                     trainer_config(training, train_file="-", output_dir="-")
                 else:
-                    config_from_params(TRAINERS[training["backend"]][0], training, train_file="-", output_dir="-")
+                    check_params(training)
             except ValueError as exc:
                 self.add_error(None, str(exc))
         return data

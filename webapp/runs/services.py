@@ -23,11 +23,11 @@ TASK_NAMES = {
 }
 # ...and, for training, each backend (params["backend"], "local" when absent).
 TRAIN_TASKS = {
-    "local": "workers.tasks.train_sft",
-    "reg_head": "workers.tasks.train_sft",  # training.train runs the backend's trainer
+    "local": "workers.tasks.train_local",
+    "reg_head": "workers.tasks.train_local",
+    "cls_head": "workers.tasks.train_local",
     "hf_jobs": "workers.tasks.train_hf_job",
     "mistral": "workers.tasks.train_mistral",
-    "cls_head": "workers.tasks.train_cls_head",
 }
 
 

@@ -59,6 +59,15 @@ def config_from_params(config_class: type, params: Mapping[str, Any], skip: Sequ
     return config_class(**paths, **{key: value for key, value in options.items() if key in known})
 
 
+def check_params(params: Mapping[str, Any]) -> None:
+    """Refuse, with a ValueError naming the option, params the six-parameter task's trainer cannot take; HF Jobs
+    runs sft.py, so its params are checked as "local"'s, and Mistral's own service checks its own."""
+    backend = params.get("backend", "local")
+    if backend in (*TRAINERS, "hf_jobs"):
+        config_from_params(TRAINERS["local" if backend == "hf_jobs" else backend][0], params,
+                           train_file="-", output_dir="-")
+
+
 def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> StageRun:
     """Create the run row (backend + hyperparameters), then enqueue its id: local on gpu, remote backends on cpu.
 
@@ -68,10 +77,7 @@ def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> Stage
         from webapp.runs import task_training  # it builds on this module
 
         return task_training.start_training(dataset, params, user)
-    backend = params.get("backend", "local")
-    if backend in (*TRAINERS, "hf_jobs"):  # refuse bad combinations now, not in the worker
-        config_from_params(TRAINERS["local" if backend == "hf_jobs" else backend][0], params,
-                           train_file="-", output_dir="-")
+    check_params(params)  # refuse bad combinations now, not in the worker
     run = StageRun.objects.create(kind=StageRun.Kind.TRAIN, dataset=dataset, params=params, created_by=user)
     services.enqueue([run])
     return run
