@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.data.generate_teacher_pairs import generate_pairs  # noqa: E402
 from pipeline.data.jsonl import read_jsonl  # noqa: E402
-from pipeline.infer.base import Prediction  # noqa: E402
+from pipeline.tasks.predictors import Prediction  # noqa: E402
 from pipeline.infer.hf import HFPredictor, LoadedModel, few_shot_examples, load_model  # noqa: E402
 from pipeline.tasks.hidden_params import parse  # noqa: E402
 from pipeline.train.base_models import DEFAULT_BASE_MODEL, resolve_base_model  # noqa: E402

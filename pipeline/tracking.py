@@ -49,7 +49,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.infer.base import Prediction, Predictor
+from pipeline.tasks.predictors import Prediction, Predictor
 
 BACKENDS = ("wandb", "trackio", "none")
 

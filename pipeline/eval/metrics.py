@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 from pipeline.tasks.hidden_params import (
     AXES,
     HIGH_SATISFIED_AT,

@@ -22,7 +22,7 @@ from pathlib import Path
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.metrics import CostModel
 from pipeline.eval.runner import EvalResult, run_eval
-from pipeline.infer.base import Predictor
+from pipeline.tasks.predictors import Predictor
 from pipeline.infer.rule_baseline import RuleBaseline
 
 MODES = ("rule_baseline", "prompt_baseline", "fine_tuned", "remote")

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipeline.data.generate_frozen_eval_set import HASHED_FIELDS, Fields, content_hash
-from pipeline.eval.metrics import CostModel, ScoredExample, score, summarize
-from pipeline.infer.base import Prediction, Predictor
+from pipeline.eval.metrics import (
+    CostModel,
+    ScoredExample,
+    cost_per_100_requests_usd,
+    p95_inference_latency_ms,
+    score,
+    summarize,
+)
+from pipeline.tasks.predictors import Prediction, Predictor
 from pipeline.tasks.hidden_params import AXES
+from pipeline.tasks.registry import Task
 
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]
@@ -36,11 +44,12 @@ class EvalStopped(Exception):
 
 @dataclass(frozen=True)
 class EvalResult:
-    """What one evaluation produced: one row per example, the metric dict, and where it came from."""
+    """What one evaluation produced: one row per example, the metric dict, chart data, and where it came from."""
 
     rows: list[dict[str, Any]]
     metrics: dict[str, float | None]
     provenance: dict[str, Any]
+    charts: dict[str, Any] = field(default_factory=dict)
 
 
 def code_commit(repo: str | Path = REPO_ROOT) -> str | None:
@@ -229,3 +238,58 @@ def metric_rows(metrics: Mapping[str, float | None], provenance: Mapping[str, An
         for key, value in metrics.items()
         if value is not None
     ]
+
+
+def _predict_rows(predictor: Predictor, task: Task, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+    """Rows to predictors that read whole rows (``predict_rows``: a prompt may need more than the text)."""
+    predict_rows = getattr(predictor, "predict_rows", None)
+    return predict_rows(rows) if predict_rows else predictor.predict([task.text(row) for row in rows])
+
+
+def evaluate(
+    task: Task,
+    predictor: Predictor,
+    examples: Sequence[Mapping[str, Any]],
+    *,
+    params: Mapping[str, Any] | None = None,
+    batch_size: int = 8,
+    on_progress: ProgressCallback | None = None,
+    on_log: LogCallback | None = None,
+    should_stop: StopCheck | None = None,
+    cost: CostModel | None = None,
+    warmup: bool = True,
+    dataset_version: str | None = None,
+    seed: int | None = None,
+    commit: str | None = None,
+    extra_provenance: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Any task's predictor on a frozen set: predict in batches, score each row with the task, then aggregate.
+
+    `params` are the training params the prompts follow (a preset's train
+    mode, retrieved context: ``task.prepare_rows``); the eval-set hash is taken
+    before they apply, so two presets evaluated on one frozen set compare.
+    `warmup` sends the first request once, unscored, so p95 measures a warm model;
+    `should_stop` is polled before each batch (EvalStopped).
+    """
+    log = on_log or (lambda line: None)
+    extra = {"task": task.name, **(extra_provenance or {})}
+    provenance = begin_eval(predictor, examples, batch_size, log, dataset_version=dataset_version, seed=seed,
+                            commit=commit, extra=extra, hashed_fields=task.hashed_fields, noun=f"{task.name} examples")
+    prompts = task.prepare_rows(examples, params or {})
+    predictions = predict_in_batches(predictor, prompts, batch_size,
+                                     predict=lambda batch: _predict_rows(predictor, task, batch),
+                                     on_progress=on_progress, should_stop=should_stop, warmup=warmup)
+    rows = [
+        {**example, "index": index, "prompt_text": task.text(prompt), "raw": prediction.raw,
+         "latency_ms": prediction.latency_ms, "tokens_decoded": prediction.tokens_decoded, "usage": prediction.usage,
+         **task.score_row(example, prediction.raw)}
+        for index, (example, prompt, prediction) in enumerate(zip(examples, prompts, predictions))
+    ]
+    metrics = {**task.metrics(rows),
+               "p95_inference_latency_ms": p95_inference_latency_ms([p.latency_ms for p in predictions]),
+               "cost_per_100_requests_usd": cost_per_100_requests_usd(predictions, cost),
+               "n_examples": len(rows)}
+    headline = metrics.get(task.headline_metric)
+    log(f"{predictor.name}: {task.headline_metric} {'—' if headline is None else f'{headline:.3f}'}, "
+        f"p95 {metrics['p95_inference_latency_ms']:.1f} ms")
+    return EvalResult(rows=rows, metrics=metrics, provenance=provenance, charts=task.charts(rows))

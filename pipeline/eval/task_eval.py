@@ -32,7 +32,7 @@ from pipeline.data.generate_frozen_eval_set import ALL_FIELDS
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.run_eval import default_metrics_path
 from pipeline.eval.runner import LogCallback, ProgressCallback, StopCheck, begin_eval, predict_in_batches
-from pipeline.infer.base import Prediction, Predictor
+from pipeline.tasks.predictors import Prediction, Predictor
 from pipeline.tasks.registry import TextTask, get_task, prepare_rows, render_chats, task_names
 
 MODES = ("rule_baseline", "prompt_baseline", "fine_tuned")

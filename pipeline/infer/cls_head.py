@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 from pipeline.tasks.hidden_params import format_target
 from pipeline.train.cls_head import HEAD_CARD_NAME, load_classifier, load_tokenizer, tokenize
 from pipeline.train.reg_head import from_outputs

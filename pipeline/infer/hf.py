@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 from pipeline.infer.constrained import ConstrainedDecoder, encode_after
 from pipeline.tasks.hidden_params import AXES, VALUE_MAX, chat_messages, format_target
 

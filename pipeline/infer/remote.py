@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 from pipeline.mistral import (
     CostLedger,
     answer_text,

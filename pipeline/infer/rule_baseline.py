@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.infer.base import RulePredictor
+from pipeline.tasks.predictors import RulePredictor
 from pipeline.tasks.hidden_params import AXES, format_target
 
 _AXIS_CODES = {

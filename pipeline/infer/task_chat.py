@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 from pipeline.infer.hf import LoadedModel, generate_greedy
 
 if TYPE_CHECKING:

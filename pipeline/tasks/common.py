@@ -1,4 +1,4 @@
-"""Plumbing the text tasks share: what a duplicate text is, and the stratified train/valid/test split."""
+"""Plumbing the text tasks share: what a duplicate text is, the stratified split, and a base for string answers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pipeline.data.quality_filter import normalise
+from pipeline.tasks.registry import Generated, LogCallback, ProgressCallback, Row, Task
 
 
 def text_md5(text: str) -> str:
@@ -41,3 +42,38 @@ def stratified_split(rows: Sequence[dict[str, Any]], seed: int, fractions: tuple
     for part in parts.values():
         rng.shuffle(part)
     return parts
+
+
+class TextAnswerTask(Task):
+    """A task whose answer is one short string (a label, a letter): scored right or wrong.
+
+    Subclasses give ``demo_rows`` (the offline generator) and the rest of the protocol.
+    """
+
+    teachers = ("demo",)
+
+    def demo_rows(self, size: int, seed: int, language: str,
+                  on_progress: ProgressCallback | None = None) -> list[Row]:
+        raise NotImplementedError
+
+    def generate(self, *, size: int, seed: int, language: str, teacher: str = "demo",
+                 oversample: Sequence[Mapping[str, Any]] = (), budget_usd: float | None = None,
+                 on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
+        if teacher != "demo":
+            raise ValueError(f"{self.name} writes its data with its offline demo generator, not {teacher!r}")
+        if on_log:
+            on_log(f"writing {size} {self.name} demo rows ({language}, seed {seed})")
+        return Generated(self.demo_rows(size, seed, language, on_progress=on_progress))
+
+    def check_answer(self, value: Any) -> str:
+        choices = self.answer_fields[0].choices if self.answer_fields else ()
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"the answer must be a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            raise ValueError(f"the answer must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def score_row(self, example: Mapping[str, Any], raw: str) -> dict[str, Any]:
+        parsed = self.parse(raw)
+        correct = parsed == example[self.answer_key]
+        return {"parsed": parsed, "valid": parsed is not None, "correct": correct, "error": 0.0 if correct else 1.0}

@@ -27,10 +27,10 @@ import numpy as np
 
 from pipeline.data.quality_filter import detect_language, ja_ratio
 from pipeline.eval.metrics import rows_p95_latency_ms
-from pipeline.infer.base import RulePredictor
+from pipeline.tasks.predictors import RulePredictor
 from pipeline.tasks import common
 from pipeline.tasks.common import text_md5
-from pipeline.tasks.registry import CleanResult, ProgressCallback, TrainingPreset
+from pipeline.tasks.registry import AnswerField, CleanResult, ProgressCallback, TrainingPreset
 
 NAME = "four_class"
 LABELS: tuple[str, ...] = ("ALLOW", "ESCALATION", "DENY", "REFUSE")
@@ -645,15 +645,19 @@ def chat_messages(row: Mapping[str, Any], with_answer: bool, train_mode: str | N
     return messages
 
 
-class FourClassTask:
-    """The TextTask of four_class (``pipeline.tasks.registry``)."""
+class FourClassTask(common.TextAnswerTask):
+    """four_class behind the registry's protocol (``pipeline.tasks.registry.Task``)."""
 
     name = NAME
     label = "Safety classification (ALLOW / ESCALATION / DENY / REFUSE)"
     languages = LANGUAGES
     headline_metric = "macro_f1"
     higher_is_better = HIGHER_IS_BETTER
+    verdict_metrics = ("macro_f1",)
     clean_options = CLEAN_OPTIONS
+    trainers = ("sft", "cls_head")
+    answer_fields = (AnswerField("label", "choice", LABELS),)
+    head_labels = LABELS
     presets = (
         # The system prompt alone is about 220 SmolLM2 tokens, the longest Japanese demo post about 1100 more.
         TrainingPreset("sft", "SFT: LoRA, the label as the answer", {"trainer": "sft", "max_seq_length": 1536}),
@@ -663,11 +667,14 @@ class FourClassTask:
 
     demo_rows = staticmethod(demo_rows)
     validate_row = staticmethod(validate_row)
-    clean = staticmethod(clean)
     split = staticmethod(stratified_split)
     chat_messages = staticmethod(chat_messages)
     parse = staticmethod(parse)
     metrics = staticmethod(classification_metrics)
+
+    def clean(self, rows: Sequence[dict[str, Any]], options: Mapping[str, Any],
+              on_progress: ProgressCallback | None = None) -> CleanResult:
+        return clean(rows, options)
 
     def rule_baseline(self) -> KeywordRuleBaseline:
         return KeywordRuleBaseline()

@@ -30,9 +30,10 @@ from typing import Any
 
 from pipeline.data.quality_filter import detect_language
 from pipeline.eval.metrics import rows_p95_latency_ms
-from pipeline.infer.base import RulePredictor
+from pipeline.tasks.predictors import RulePredictor
+from pipeline.tasks import common
 from pipeline.tasks.common import stratified_split, text_md5
-from pipeline.tasks.registry import CleanResult, TrainingPreset
+from pipeline.tasks.registry import AnswerField, CleanResult, ProgressCallback, TrainingPreset
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -661,21 +662,22 @@ PRESETS = (
 )
 
 
-class MultipleChoiceTask:
-    """The TextTask of multiple_choice (see pipeline.tasks.registry); module functions do the work."""
+class MultipleChoiceTask(common.TextAnswerTask):
+    """multiple_choice behind the registry's protocol (pipeline.tasks.registry.Task); module functions do the work."""
 
     name = NAME
     label = "Multiple choice (direct / CoT)"
     languages = LANGUAGES
     headline_metric = "accuracy"
     higher_is_better = HIGHER_IS_BETTER
+    verdict_metrics = ("accuracy",)
     clean_options = CLEAN_OPTIONS
     presets = PRESETS
+    answer_fields = (AnswerField("letter", "choice", tuple(LETTERS)),)
 
     demo_rows = staticmethod(demo_rows)
     demo_passages = staticmethod(demo_passages)
     validate_row = staticmethod(validate_row)
-    clean = staticmethod(clean)
     split = staticmethod(split)
     chat_messages = staticmethod(chat_messages)
     parse = staticmethod(parse_answer)
@@ -692,6 +694,10 @@ class MultipleChoiceTask:
             return [dict(row) for row in rows]
         return with_retrieved_context(rows, demo_passages() if passages is None else passages,
                                       int(params.get("retrieval_top_k", 1)))
+
+    def clean(self, rows: Sequence[dict[str, Any]], options: Mapping[str, Any],
+              on_progress: ProgressCallback | None = None) -> CleanResult:
+        return clean(rows, options)
 
     def rule_baseline(self) -> OptionOverlapBaseline:
         return OptionOverlapBaseline()

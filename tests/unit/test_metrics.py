@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.eval import metrics as m
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 from pipeline.tasks.hidden_params import AXES, format_target
 
 NEUTRAL = (50,) * 6

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import tracking
-from pipeline.infer.base import Prediction
+from pipeline.tasks.predictors import Prediction
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:wandb.*")
 

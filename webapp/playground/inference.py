@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from pipeline.eval.run_eval import predictor_factory
-from pipeline.infer.base import Predictor
+from pipeline.tasks.predictors import Predictor
 from pipeline.infer.model_cache import ModelCache
 from pipeline.infer.rule_baseline import RuleBaseline
 from pipeline.tasks.hidden_params import AXES, parse

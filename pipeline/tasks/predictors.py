@@ -1,4 +1,5 @@
-"""What every predictor (rule, prompt baseline, fine-tuned, remote) looks like to the eval runner and playground."""
+"""What every predictor (rule, prompt baseline, fine-tuned, remote) looks like to the eval runner, the playground
+and the task packages (whose rule baselines are predictors)."""
 
 from __future__ import annotations
 
