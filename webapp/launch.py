@@ -22,13 +22,9 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 QUEUES = ("cpu", "gpu", "inference")
-# The main job's training params per --trainer ("backend" picks the trainer, webapp.runs.training.TRAINERS).
-TRAINER_DEFAULTS = {
-    "reg_head": {"backend": "reg_head", "num_epochs": 2.0, "learning_rate": 1e-3, "max_seq_length": 128},
-    "sft": {"backend": "local", "num_epochs": 1.0, "learning_rate": 1e-3, "max_seq_length": 256},
-}
-TRAINER_LABELS = {"reg_head": "LoRA + regression head (one forward pass a request)",
-                  "sft": "LoRA SFT writing the JSON (constrained decoding)"}
+# The main job's choices beyond the trainer's own defaults (its config dataclass): SFT of SmolLM2 on a CPU needs a
+# higher learning rate than the GPU default before its answers depend on the request.
+MAIN_JOB_OVERRIDES = {"reg_head": {"num_epochs": 2.0}, "sft": {"num_epochs": 1.0, "learning_rate": 1e-3, "max_seq_length": 256}}
 
 
 def _die_with_parent() -> None:
@@ -142,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=2000, help="pairs to generate per cycle (default 2000)")
     parser.add_argument("--cycles", type=int, default=2, help="cycles of the main loop (default 2)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="base model to fine-tune")
-    parser.add_argument("--trainer", choices=tuple(TRAINER_DEFAULTS), default="reg_head",
+    parser.add_argument("--trainer", choices=("reg_head", "sft"), default="reg_head",
                         help="what the fine-tuned model is: reg_head (default), SmolLM2 + LoRA + a six-output "
                         "regression head, one forward pass a request, learns within minutes on a CPU; or sft, "
                         "SmolLM2 + LoRA writing the JSON (constrained decoding), which on a 2-core CPU needs "
@@ -202,24 +198,30 @@ def main(argv: list[str] | None = None) -> int:
 
         ok = True
         if not args.no_job:
+            from pipeline.tasks.registry import DEFAULT_TASK, get_task
             from webapp.runs import loops
             from webapp.runs.models import StageRun
+            from webapp.runs.training import preset_of, training_params
 
+            task = get_task(DEFAULT_TASK)
+            preset = preset_of(task, args.trainer)
+            chosen = {**MAIN_JOB_OVERRIDES.get(args.trainer, {}), "model_name": args.model, "max_steps": args.max_steps,
+                      **{key: value for key, value in (("num_epochs", args.epochs),
+                                                       ("learning_rate", args.learning_rate)) if value is not None},
+                      "batch_size": 8, "lora_r": 16, "logging_steps": 2,
+                      "eval_steps": max(5, args.max_steps // 2) if args.max_steps > 0 else 100}
             started = time.monotonic()
             loop = loops.start_loop(
                 name=f"make run · {args.cycles} cycles",
                 cycles=args.cycles,
-                data={"size": args.size, "seed": args.seed, "language": args.language, "teacher": "template"},
-                training={**TRAINER_DEFAULTS[args.trainer], "model_name": args.model, "max_steps": args.max_steps,
-                          **{key: value for key, value in (("num_epochs", args.epochs),
-                                                           ("learning_rate", args.learning_rate)) if value is not None},
-                          "batch_size": 8, "lora_r": 16, "logging_steps": 2,
-                          "eval_steps": max(5, args.max_steps // 2) if args.max_steps > 0 else 100},
+                data={"task": task.name, "size": args.size, "seed": args.seed, "language": args.language,
+                      "teacher": task.teachers[0]},
+                training=training_params(task, preset.key, chosen),
                 evaluation={"decode": "constrained"},
                 user=admin,
             )
-            print(f"Main job: a {args.cycles}-cycle loop of {args.size} pairs ({args.language}), base model {args.model}, "
-                  f"fine-tuned as {TRAINER_LABELS[args.trainer]}")
+            print(f"Main job: a {args.cycles}-cycle loop of {args.size} rows ({args.language}), base model {args.model}, "
+                  f"fine-tuned as {preset.label}")
             print(f"Watch it at {url}loops/{loop.pk}/\n")
             follow(lambda: StageRun.objects.filter(cycle__loop=loop).select_related("cycle").order_by("cycle__index", "sequence"),
                    sys.stdout.isatty(), lambda: loop_finished(loop))

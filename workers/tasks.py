@@ -32,7 +32,7 @@ def freeze(run, reporter):
 
 @app.task(base=StageTask)
 def train_local(run, reporter):
-    """Every local backend (SFT, the regression head, a text task's trainers): training.train picks the trainer."""
+    """Every trainer on the local worker (SFT, the regression and classification heads): training.train picks it."""
     return training.train(run, reporter)
 
 
@@ -67,7 +67,7 @@ def predict_playground(request_id):
     """Inference queue: answer one playground request with warm models; the view waits for it."""
     request = PlaygroundRequest.objects.get(pk=request_id)
     try:
-        request.results = inference.answer(request.text, request.model_specs)
+        request.results = inference.answer(request.task, request.text, request.model_specs)
     except Exception as exc:
         request.error = f"{type(exc).__name__}: {exc}"
     request.save(update_fields=["results", "error"])

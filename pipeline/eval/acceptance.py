@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pipeline.eval.metrics import loop_completion_rate
+from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task
 
 LOOP_METRIC = "loop_completion_rate"
 TRACKING_METRIC = "tracking_complete"
@@ -115,31 +116,9 @@ class Verdict:
         return {"criterion": self.criterion.to_dict(), "passed": self.passed, "reason": self.reason}
 
 
-def default_criteria() -> list[Criterion]:
-    """The defaults of DESIGN §7, one row per checked number."""
-    better = [
-        Criterion(
-            key=f"beats_prompt_baseline_{metric}",
-            metric=metric,
-            comparator="better_than_baseline",
-            applies_to="fine_tuned",
-            baseline="prompt_baseline",
-            direction=direction,
-            description=f"§7.2: fine_tuned {'below' if direction == 'lower' else 'above'} prompt_baseline on "
-            f"{metric}, on the same frozen eval set",
-        )
-        for metric, direction in (("vector_mae", "lower"), ("mse_norm", "lower"), ("intent_score_mean", "higher"))
-    ]
+def loop_and_tracking_criteria() -> list[Criterion]:
+    """§7.3 and §7.4: the criteria every task type shares."""
     return [
-        Criterion(
-            key="json_valid_rate",
-            metric="json_valid_rate",
-            comparator=">=",
-            threshold=0.98,
-            applies_to="fine_tuned",
-            description="§7.1: the fine-tuned model's output parses strictly at least 98% of the time",
-        ),
-        *better,
         Criterion(
             key="loop_completion",
             metric=LOOP_METRIC,
@@ -156,6 +135,16 @@ def default_criteria() -> list[Criterion]:
             description="§7.4: the run links its tracker run, dataset and adapter artifacts and eval summary",
         ),
     ]
+
+
+def task_criteria(task: Task) -> list[Criterion]:
+    """The task's own defaults (`Task.default_criteria`: valid output, beating the prompt baseline)."""
+    return [Criterion(**{**asdict(spec), "required": tuple(spec.required)}) for spec in task.default_criteria()]
+
+
+def default_criteria(task: Task | None = None) -> list[Criterion]:
+    """The defaults of DESIGN §7 for `task` (the default task type when None), one row per checked number."""
+    return [*task_criteria(task or get_task(DEFAULT_TASK)), *loop_and_tracking_criteria()]
 
 
 def _number(value: float) -> str:

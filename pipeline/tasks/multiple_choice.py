@@ -699,6 +699,9 @@ class MultipleChoiceTask(common.TextAnswerTask):
               on_progress: ProgressCallback | None = None) -> CleanResult:
         return clean(rows, options)
 
+    def generation_languages(self) -> tuple[str, ...]:
+        return LANGUAGES  # a question and its options are written in one language
+
     def rule_baseline(self) -> OptionOverlapBaseline:
         return OptionOverlapBaseline()
 

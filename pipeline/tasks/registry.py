@@ -127,6 +127,10 @@ class Task(ABC):
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
         """`size` new rows (deterministic for a seed offline); `oversample` are `error_bands()` of a model."""
 
+    def generation_languages(self) -> tuple[str, ...]:
+        """What `generate`'s `language` accepts: each language, and "mixed" (half each) when there are several."""
+        return (*self.languages, "mixed") if len(self.languages) > 1 else tuple(self.languages)
+
     @abstractmethod
     def validate_row(self, obj: Any, index: int) -> Row:
         """One imported JSON object -> a row; ValueError naming the problem otherwise."""

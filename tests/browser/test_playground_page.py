@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from pipeline.tasks.hidden_params import parse
+from pipeline.tasks.registry import DEFAULT_TASK, get_task
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import wait_for
 from webapp.datasets.services import start_data_cycle
@@ -23,8 +23,8 @@ def test_a_designer_types_a_request_and_reads_six_values_from_three_models(brows
     # trains by default): enough to be real adapters on SmolLM2.
     options = {"model_name": "smollm2-135m-instruct", "max_steps": 2, "batch_size": 2, "max_seq_length": 192,
                "eval_steps": 2, "learning_rate": 5e-4}
-    runs = [training.start_training(dataset, options),
-            training.start_training(dataset, {**options, "backend": "reg_head"})]
+    runs = [training.start_training(dataset, {**options, "trainer": "sft", "backend": "local"}),
+            training.start_training(dataset, {**options, "trainer": "reg_head", "backend": "local"})]
     for run in runs:
         wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=600, message="training")
         run.refresh_from_db()
@@ -45,10 +45,14 @@ def test_a_designer_types_a_request_and_reads_six_values_from_three_models(brows
 
     for spec in specs:
         page.wait_for_selector(f".result[data-model='{spec}'] [data-testid=raw]", timeout=600_000)
+    task = get_task(DEFAULT_TASK)
     for spec in specs:
         raw = page.locator(f".result[data-model='{spec}'] [data-testid=raw]").inner_text()
-        values = parse(raw)
+        values = task.parse(raw)
         assert values is not None and len(values) == 6, raw
+        shown = page.locator(f".result[data-model='{spec}'] [data-testid=answer] tr")
+        assert shown.count() == 6 and shown.first.inner_text().split() == [task.answer_fields[0].key,
+                                                                            str(values[task.answer_fields[0].key])]
         assert "ms" in page.locator(f".result[data-model='{spec}'] [data-testid=latency]").inner_text()
     page.wait_for_selector("#prediction-chart .main-svg")
 

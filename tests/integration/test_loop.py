@@ -21,7 +21,8 @@ def tiny_loop(tmp_path, cycles=2) -> Loop:
         name="tiny loop",
         cycles=cycles,
         data={"size": 150, "seed": 1, "language": "en", "teacher": "template"},
-        training={"model_name": base, "num_epochs": 1.0, "max_steps": 8, "learning_rate": 5e-3, "batch_size": 8,
+        training={"trainer": "sft", "model_name": base, "num_epochs": 1.0, "max_steps": 8, "learning_rate": 5e-3,
+                  "batch_size": 8,
                   "lora_r": 8, "load_in_4bit": False, "eval_steps": 4, "max_seq_length": 256},
         evaluation={"decode": "constrained"},
     )
@@ -62,4 +63,5 @@ def test_a_two_cycle_loop_completes_with_verdicts_and_oversampling(engineer_clie
     page = engineer_client.get(reverse("loop_detail", args=[loop.pk])).content.decode()
     assert 'data-testid="completion-rate">1.00<' in page
     data = engineer_client.get(reverse("compare_data") + f"?loop={loop.pk}").json()
-    assert len(data["runs"]) == 6 and all(len(r["abs_errors"]) == r["metrics"]["n_examples"] for r in data["runs"])
+    [section] = data["tasks"]
+    assert len(section["runs"]) == 6 and all(len(r["errors"]) == r["metrics"]["n_examples"] for r in section["runs"])

@@ -54,7 +54,8 @@ def newest_train_run() -> StageRun:
 
 
 def submit_training(client, dataset: Dataset, **fields) -> StageRun:
-    form = {"dataset": dataset.pk, "model_name": "smollm2-135m-instruct", "num_epochs": 1, "max_steps": 2,
+    form = {"dataset": dataset.pk, "preset": "hidden_params:sft", "model_name": "smollm2-135m-instruct", "num_epochs": 1,
+            "max_steps": 2,
             "learning_rate": 1e-4, "batch_size": 8, "gradient_accumulation_steps": 1, "max_seq_length": 256,
             "warmup_ratio": 0.0, "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "eval_steps": 1,
             "logging_steps": 1, "checkpoint_minutes": 5, "seed": 1, "flavor": "a10g-small", **fields}

@@ -35,7 +35,7 @@ def tiny_base(split_dataset, tmp_path):
 
 
 def params(base, **overrides):
-    values = {"model_name": base, "num_epochs": 1.0, "max_steps": 40, "learning_rate": 5e-3, "batch_size": 4,
+    values = {"trainer": "sft", "model_name": base, "num_epochs": 1.0, "max_steps": 40, "learning_rate": 5e-3, "batch_size": 4,
               "gradient_accumulation_steps": 1, "max_seq_length": 256, "warmup_ratio": 0.0, "lora_r": 8,
               "lora_alpha": 16, "lora_dropout": 0.0, "load_in_4bit": False, "eval_steps": 10,
               "checkpoint_minutes": 5.0, "seed": 1, "logging_steps": 5}
@@ -44,7 +44,8 @@ def params(base, **overrides):
 
 def test_the_form_queues_training_and_the_page_shows_its_losses(engineer_client, split_dataset, tiny_base):
     dataset, _ = split_dataset
-    response = engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "local", **params(tiny_base)})
+    response = engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "local",
+                                                                 "preset": "hidden_params:sft", **params(tiny_base)})
     run = StageRun.objects.get(kind=StageRun.Kind.TRAIN)
     assert response.status_code == 302 and response["Location"] == reverse("run_detail", args=[run.pk])
     wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=240, message="training")
@@ -67,16 +68,18 @@ def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_
     import json
     from pathlib import Path
 
-    from pipeline.eval.run_eval import predictor_factory
-    from pipeline.tasks.hidden_params import parse
+    from pipeline.eval.predictors import build_predictor
+    from pipeline.tasks.registry import get_task
 
     dataset, _ = split_dataset
-    refused = engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "reg_head",
+    refused = engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "local",
+                                                             "preset": "hidden_params:reg_head",
                                                              **params(tiny_base, load_in_4bit=True)})
     assert refused.status_code == 200 and "does not take load_in_4bit" in refused.content.decode()
     assert not StageRun.objects.filter(kind=StageRun.Kind.TRAIN).exists()
 
-    engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "reg_head",
+    engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "local",
+                                                   "preset": "hidden_params:reg_head",
                                                    **params(tiny_base, max_steps=10, eval_steps=5)})
     run = StageRun.objects.get(kind=StageRun.Kind.TRAIN)
     wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=240, message="training")
@@ -86,17 +89,18 @@ def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_
     assert Metric.objects.filter(run=run, key="eval/vector_mae").count() == 2
     adapter = run.result["adapter_dir"]
     assert json.loads((Path(adapter) / "cls_head.json").read_text())["kind"] == "regression"
-    prediction = predictor_factory("fine_tuned", model_name=tiny_base, adapter=adapter).predict(["calm piano"])[0]
-    assert parse(prediction.raw) is not None
+    task = get_task("hidden_params")
+    prediction = build_predictor(task, "fine_tuned", model_name=tiny_base, adapter=adapter).predict(["calm piano"])[0]
+    assert task.parse(prediction.raw) is not None
 
 
 def test_a_killed_training_worker_resumes_from_its_checkpoint_when_requeued(engineer_client, split_dataset, tiny_base,
                                                                             start_worker):
     dataset, worker = split_dataset
     run = training.start_training(dataset, params(tiny_base, max_steps=60, checkpoint_minutes=0.02))
-    wait_for(lambda: list_checkpoints(training.run_dir(run)), timeout=180, message="a checkpoint")
+    wait_for(lambda: list_checkpoints(run.directory), timeout=180, message="a checkpoint")
     worker.kill()
-    saved = list_checkpoints(training.run_dir(run))[-1].step
+    saved = list_checkpoints(run.directory)[-1].step
 
     engineer_client.get(reverse("dashboard"))
     run.refresh_from_db()
@@ -121,4 +125,4 @@ def test_sigterm_checkpoints_and_marks_the_run_for_a_resume(split_dataset, tiny_
     run.refresh_from_db()
     assert run.status == Status.FAILURE
     assert "the worker shut down at step" in run.error and "re-queue the run to resume" in run.error
-    assert list_checkpoints(training.run_dir(run))[-1].step == run.progress_done
+    assert list_checkpoints(run.directory)[-1].step == run.progress_done

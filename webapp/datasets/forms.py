@@ -5,55 +5,63 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.data.generate_teacher_pairs import LANGUAGE_CHOICES
 from pipeline.data.importer import ImportFailed
-from pipeline.data.teachers import teacher_names
-from pipeline.tasks.registry import get_task, task_names
-from webapp.datasets.models import FLAGSHIP_TASK
+from pipeline.tasks.registry import DEFAULT_TASK, all_tasks, get_task, task_names
 
 LANGUAGE_LABELS = {"en": _("English"), "ja": _("Japanese"), "mixed": _("Mixed (half each)")}
 
 
 def task_choices() -> list[tuple[str, str]]:
-    """The flagship, then every task type of the registry, as form choices."""
-    return [(FLAGSHIP_TASK, _("Music request → six hidden parameters")),
-            *((name, get_task(name).label) for name in task_names())]
+    """Every task type of the registry, as form choices."""
+    return [(name, get_task(name).label) for name in task_names()]
 
 
 def task_field() -> forms.ChoiceField:
-    """Optional, so that forms posted without it keep meaning the flagship."""
-    return forms.ChoiceField(label=_("Task type"), choices=task_choices(), initial=FLAGSHIP_TASK, required=False)
+    """Optional, so that forms posted without it keep meaning the default task."""
+    return forms.ChoiceField(label=_("Task type"), choices=task_choices(), initial=DEFAULT_TASK, required=False)
 
 
-def demo_language_error(task: str, language: str, seed: int) -> str | None:
-    """Why a text task cannot write demo rows in `language` (its own message), None when it can or is the flagship."""
-    if task == FLAGSHIP_TASK:
-        return None
-    try:
-        get_task(task).demo_rows(1, seed, language)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def language_choices() -> list[tuple[str, str]]:
+    """Every language some task writes, and "mixed"; each task refuses the ones it cannot write."""
+    codes = dict.fromkeys(code for task in all_tasks() for code in task.generation_languages())
+    return [(code, LANGUAGE_LABELS.get(code, code)) for code in sorted(codes, key=lambda code: code == "mixed")]
+
+
+def teacher_choices() -> list[tuple[str, str]]:
+    """"" (the task's own first teacher), then every teacher some task has."""
+    names = dict.fromkeys(name for task in all_tasks() for name in task.teachers)
+    return [("", _("the task's default")), *((name, name) for name in names)]
+
+
+def generation_errors(task: str, teacher: str, language: str) -> list[tuple[str, str]]:
+    """(field, why) for each reason the task cannot write rows with `teacher` in `language`."""
+    chosen = get_task(task)
+    errors = []
+    if teacher and teacher not in chosen.teachers:
+        errors.append(("teacher", _("%(task)s is written by %(teachers)s, not %(teacher)s.") % {
+            "task": chosen.name, "teachers": ", ".join(chosen.teachers), "teacher": teacher}))
+    if language not in chosen.generation_languages():
+        errors.append(("language", _("unknown language %(language)r for %(task)s; choose from %(languages)s") % {
+            "language": language, "task": chosen.name, "languages": ", ".join(chosen.generation_languages())}))
+    return errors
 
 
 class TaskFormMixin:
-    """A form with `task_field()` named "task": an empty choice is the flagship."""
+    """A form with `task_field()` named "task": an empty choice is the default task."""
 
     def clean_task(self) -> str:
-        return self.cleaned_data.get("task") or FLAGSHIP_TASK
+        return self.cleaned_data.get("task") or DEFAULT_TASK
 
 
 class DataCycleForm(TaskFormMixin, forms.Form):
-    """Start generate -> filter -> split -> freeze; text task types write their offline demo rows."""
+    """Start generate -> filter -> split -> freeze with one of the task's teachers (or its offline demo rows)."""
 
     task = task_field()
-    size = forms.IntegerField(label=_("Pairs to generate"), min_value=10, max_value=100_000, initial=2000)
+    size = forms.IntegerField(label=_("Rows to generate"), min_value=10, max_value=100_000, initial=2000)
     seed = forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1, initial=0)
-    language = forms.ChoiceField(
-        label=_("Language"), choices=[(code, LANGUAGE_LABELS[code]) for code in LANGUAGE_CHOICES], initial="en"
-    )
-    teacher = forms.ChoiceField(label=_("Teacher"), choices=[(name, name) for name in teacher_names()], initial="template",
-                                help_text=_("Six-parameter task only; the other task types write offline demo rows."))
+    language = forms.ChoiceField(label=_("Language"), choices=language_choices, initial="en")
+    teacher = forms.ChoiceField(label=_("Teacher"), choices=teacher_choices, initial="", required=False,
+                                help_text=_("Who writes the rows; each task type lists its own."))
     teacher_budget_usd = forms.FloatField(
         label=_("Teacher budget (USD)"), required=False, min_value=0,
         help_text=_("API teachers (mistral) stop cleanly when this run has spent it; empty: FTLOOP_TEACHER_BUDGET_USD or no limit."),
@@ -62,9 +70,10 @@ class DataCycleForm(TaskFormMixin, forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        problem = demo_language_error(data.get("task", FLAGSHIP_TASK), data.get("language", ""), data.get("seed") or 0)
-        if problem and "language" in data:
-            self.add_error("language", problem)
+        if "language" in data and "teacher" in data:
+            for field, problem in generation_errors(data.get("task") or DEFAULT_TASK, data["teacher"],
+                                                    data["language"]):
+                self.add_error(field, problem)
         return data
 
 

@@ -11,7 +11,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from pipeline.data.build_train_valid_test import SPLITS, STATS_FILE
 from pipeline.data.export import EXPORT_FORMATS, export_filename
 from pipeline.data.importer import ImportFailed
-from pipeline.tasks.hidden_params import AXES
 from webapp.datasets import services
 from webapp.datasets.forms import DataCycleForm, ImportForm, import_error_messages
 from webapp.datasets.models import Dataset
@@ -80,10 +79,10 @@ def dataset_detail(request, pk: int):
         "datasets/detail.html",
         {
             "dataset": dataset,
-            "task": dataset.text_task,
+            "task": dataset.task,
             "runs": runs,
             "any_active": any(run.is_active for run in runs),
-            "axes": AXES,
+            "axes": int_fields(dataset),
             "split": split,
             "splits": SPLITS,
             "examples": examples,
@@ -111,7 +110,12 @@ def dataset_runs_partial(request, pk: int):
 def dataset_stats(request, pk: int):
     """What the histogram charts read (STYLE §6: charts read a JSON endpoint)."""
     dataset = get_object_or_404(Dataset, pk=pk)
-    return JsonResponse({"axes": [] if dataset.text_task else list(AXES), "stats": dataset.stats})
+    return JsonResponse({"axes": int_fields(dataset), "stats": dataset.stats})
+
+
+def int_fields(dataset: Dataset) -> list[str]:
+    """The answer fields the dataset page charts as histograms (integer fields of the task's answer)."""
+    return [field.key for field in dataset.task.answer_fields if field.kind == "int"]
 
 
 @require_GET

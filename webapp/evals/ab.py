@@ -1,9 +1,9 @@
-"""A/B tests of two finished evaluations on the same frozen set, stored as ABTest rows.
+"""A/B tests of two finished evaluations of one task on the same frozen set, stored as ABTest rows.
 
-Which evaluations qualify is the registry's business: those of a text task
-with an `ab_test` (pipeline.tasks.registry.has_ab_test). The statistics are
-paired by item, from the two runs' EvalExample rows, and take well under a
-second, so the view computes them while the user waits; nothing is queued.
+Any two successful evaluations of one task type on one frozen set (by eval-set hash) qualify, whatever the
+task. The statistics (pipeline.eval.ab_test) are paired by item and read the rows the evaluate stage stored
+(webapp.evals.stages.eval_rows); they take well under a second, so the view computes them while the user
+waits; nothing is queued.
 """
 
 from __future__ import annotations
@@ -12,19 +12,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from pipeline.tasks.registry import get_task, has_ab_test, task_names
+from pipeline.eval.ab_test import ab_test
 from webapp.evals.models import ABTest
+from webapp.evals.stages import EVAL_ROWS, eval_rows
 from webapp.runs.models import StageRun
 
 
-def ab_task_names() -> list[str]:
-    return [name for name in task_names() if has_ab_test(get_task(name))]
-
-
 def candidate_runs() -> QuerySet[StageRun]:
-    """Successful evaluations of task types that have an A/B test, newest first."""
-    return (StageRun.objects.filter(kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS,
-                                    dataset__task_type__in=ab_task_names())
+    """Successful evaluations of every task type, newest first."""
+    return (StageRun.objects.filter(kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS)
             .select_related("dataset").order_by("-pk"))
 
 
@@ -32,20 +28,30 @@ def run_name(run: StageRun) -> str:
     return f"#{run.pk} {run.params.get('predictor', '?')}"
 
 
-def eval_rows(run: StageRun) -> list[dict[str, Any]]:
-    """What the A/B statistics read of each example: position (the pairing key), gold, parsed answer, latency."""
-    return [{"id": index, "answer": answer, "parsed": parsed, "latency_ms": latency}
-            for index, answer, parsed, latency in run.eval_examples.order_by("index").values_list(
-                "index", "target", "parsed", "latency_ms")]
+def eval_set_hash(run: StageRun) -> str:
+    return run.result.get("provenance", {}).get("eval_set_hash", "")
+
+
+def stored_rows(run: StageRun) -> list[dict[str, Any]]:
+    """The evaluation's rows with every key its task scored (what the task's metrics need); ValueError without."""
+    rows = eval_rows(run)
+    if not rows:
+        raise ValueError(f"evaluation #{run.pk} has no stored eval rows ({EVAL_ROWS}); evaluate it again to A/B "
+                         "test it")
+    return rows
 
 
 def create_ab_test(run_a: StageRun, run_b: StageRun, user=None) -> ABTest:
     """Compute and store A against B; a ValueError says why the two cannot be compared.
 
-    The form checks that both ran on the same frozen set of one task type; the
-    task's statistics then check item by item (same items, same gold answers).
+    The form checks the same already (one task type, one frozen set); the statistics then check item by item
+    (same items, same gold answers).
     """
-    task = run_a.dataset.text_task
-    result = task.ab_test(eval_rows(run_a), eval_rows(run_b), run_name(run_a), run_name(run_b))
+    if run_a.dataset.task_type != run_b.dataset.task_type:
+        raise ValueError(f"#{run_a.pk} evaluates {run_a.dataset.task.label} and #{run_b.pk} "
+                         f"{run_b.dataset.task.label}; an A/B test compares two models of one task")
+    if eval_set_hash(run_a) != eval_set_hash(run_b):
+        raise ValueError(f"#{run_a.pk} and #{run_b.pk} were evaluated on different frozen sets")
+    result = ab_test(run_a.dataset.task, stored_rows(run_a), stored_rows(run_b), run_name(run_a), run_name(run_b))
     return ABTest.objects.create(run_a=run_a, run_b=run_b, result=result, created_by=user,
-                                 eval_set_hash=run_a.result["provenance"]["eval_set_hash"])
+                                 eval_set_hash=eval_set_hash(run_a))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from webapp.evals.ab import candidate_runs, run_name
+from webapp.evals.ab import candidate_runs, eval_set_hash, run_name
 from webapp.evals.models import AcceptanceCriterion
 from webapp.runs.models import StageRun
 
@@ -27,7 +27,7 @@ class CriterionForm(forms.ModelForm):
 
 
 class ABTestForm(forms.Form):
-    """Two finished evaluations of one frozen set: A (e.g. the model in service) and B (the candidate)."""
+    """Two finished evaluations of one task on one frozen set: A (e.g. the model in service) and B (the candidate)."""
 
     run_a = forms.ModelChoiceField(label=_("Model A (an earlier evaluation)"), queryset=StageRun.objects.none())
     run_b = forms.ModelChoiceField(label=_("Model B (the candidate)"), queryset=StageRun.objects.none())
@@ -41,8 +41,8 @@ class ABTestForm(forms.Form):
 
     @staticmethod
     def describe(run: StageRun) -> str:
-        frozen = run.result.get("provenance", {}).get("eval_set_hash", "")
-        return f"{run_name(run)} · {run.dataset.name} · {_('frozen set')} {frozen[:12]}"
+        return (f"{run_name(run)} · {run.dataset.task.label} · {run.dataset.name} · {_('frozen set')} "
+                f"{eval_set_hash(run)[:12]}")
 
     def clean(self) -> dict:
         data = super().clean()
@@ -51,8 +51,13 @@ class ABTestForm(forms.Form):
             return data
         if run_a.pk == run_b.pk:
             raise forms.ValidationError(_("Pick two different evaluations: A and B are both #%(pk)s.") % {"pk": run_a.pk})
-        hash_a = run_a.result["provenance"]["eval_set_hash"]
-        hash_b = run_b.result["provenance"]["eval_set_hash"]
+        if run_a.dataset.task_type != run_b.dataset.task_type:
+            raise forms.ValidationError(
+                _("#%(a)s evaluates %(task_a)s and #%(b)s evaluates %(task_b)s; an A/B test compares two models of "
+                  "one task on the same set.")
+                % {"a": run_a.pk, "b": run_b.pk, "task_a": run_a.dataset.task.label,
+                   "task_b": run_b.dataset.task.label})
+        hash_a, hash_b = eval_set_hash(run_a), eval_set_hash(run_b)
         if hash_a != hash_b:
             raise forms.ValidationError(
                 _("#%(a)s and #%(b)s were evaluated on different frozen sets (%(hash_a)s… and %(hash_b)s…); an A/B "

@@ -13,7 +13,8 @@ class AcceptanceCriterion(models.Model):
     The fields mirror pipeline.eval.acceptance.Criterion, which validates them.
     """
 
-    key = models.SlugField(max_length=100, unique=True)
+    key = models.SlugField(max_length=100)
+    task_type = models.CharField(max_length=64, blank=True, help_text=_("the task type it judges; empty: every one"))
     metric = models.CharField(max_length=100)
     comparator = models.CharField(max_length=32, choices=[(c, c) for c in COMPARATORS])
     threshold = models.FloatField(null=True, blank=True)
@@ -28,9 +29,10 @@ class AcceptanceCriterion(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["task_type", "key"], name="one_criterion_key_per_task")]
 
     def __str__(self) -> str:
-        return self.key
+        return f"{self.task_type or 'all'}: {self.key}"
 
     def to_criterion(self) -> Criterion:
         return Criterion(

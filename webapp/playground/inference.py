@@ -1,92 +1,131 @@
-"""What the inference worker runs for the playground: warm predictors behind an LRU cache.
+"""What the inference worker runs for the playground: warm predictors of any task type behind an LRU cache.
 
-Model specs are strings so that a request row can name them: "rule_baseline",
-"prompt_baseline" (the default base model with few-shot examples from the newest
-split dataset), "run:<id>" (a finished training run: its adapter, or the model
-Mistral fine-tuned for it) and "remote:<model>" (a Mistral chat model over the
-API, offered when MISTRAL_API_KEY is set).
+Model specs are strings so that a request row can name them, for the request's
+task: "rule_baseline" (the task's rules), "prompt_baseline" (the default base
+model, with few-shot examples from the newest split dataset of the task),
+"run:<id>" (a finished training run of the task: its adapter or head, or the
+model Mistral fine-tuned for it) and "remote:<model>" (a Mistral chat model
+over the API, offered when MISTRAL_API_KEY is set).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
-from pipeline.eval.run_eval import predictor_factory
-from pipeline.tasks.predictors import Predictor
+from pipeline.data.jsonl import read_jsonl
+from pipeline.data.quality_filter import detect_language
+from pipeline.eval.predictors import build_predictor
 from pipeline.infer.model_cache import ModelCache
-from pipeline.infer.rule_baseline import RuleBaseline
-from pipeline.tasks.hidden_params import AXES, parse
+from pipeline.tasks.predictors import Prediction, Predictor
+from pipeline.tasks.registry import Task, get_task
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
-from webapp.datasets.models import FLAGSHIP_TASK, Dataset
+from webapp.datasets.models import Dataset
 from webapp.runs.models import StageRun
 from webapp.secrets import secret
 
-
-def _build(kind_and_model: str, extra: str | None) -> Predictor:
-    kind, model_name = kind_and_model.split("|", 1)
-    if kind == "remote":
-        return predictor_factory("remote", model_name=model_name, few_shot_path=extra)
-    if kind == "fine_tuned":
-        return predictor_factory("fine_tuned", model_name=model_name, adapter=extra, decode="constrained")
-    return predictor_factory("prompt_baseline", model_name=model_name, few_shot_path=extra, decode="constrained")
+# A warm model: the predictor, and the training params its inputs are prepared with (`Task.prepare_rows`).
+Warm = tuple[Predictor, dict[str, Any]]
 
 
-_cache: ModelCache[Predictor] = ModelCache(max_models=settings.FTLOOP_WARM_MODELS, loader=_build)
-_rules = RuleBaseline()
+def _trained_runs(task: Task):
+    return StageRun.objects.filter(kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS,
+                                   dataset__task_type=task.name)
 
 
-def model_choices() -> list[tuple[str, str]]:
-    """(spec, label) for the form: the baselines and every finished training run, newest first."""
+def _has_model(run: StageRun) -> bool:
+    return bool(run.result.get("adapter_dir") or run.result.get("fine_tuned_model"))
+
+
+def model_choices(task: Task) -> list[tuple[str, str]]:
+    """(spec, label) for the form: the task's baselines and every finished training run of it, newest first."""
     choices = [("rule_baseline", "rule baseline"), ("prompt_baseline", f"prompt baseline ({DEFAULT_BASE_MODEL})")]
     if secret("MISTRAL_API_KEY"):
         choices += [(f"remote:{model}", f"remote · {model}") for model in settings.FTLOOP_REMOTE_MODELS]
-    trained = StageRun.objects.filter(kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS,
-                                      dataset__task_type=FLAGSHIP_TASK).order_by("-pk")[:20]
-    choices += [(f"run:{run.pk}", f"fine-tuned · run #{run.pk} ({run.result.get('fine_tuned_model') or run.params.get('model_name')})")
-                for run in trained if run.result.get("adapter_dir") or run.result.get("fine_tuned_model")]
+    for run in _trained_runs(task).select_related("dataset").order_by("-pk")[:20]:
+        if _has_model(run):
+            trainer = run.params.get("trainer") or task.default_trainer
+            model = run.result.get("fine_tuned_model") or run.params.get("model_name") or DEFAULT_BASE_MODEL
+            choices.append((f"run:{run.pk}", f"fine-tuned · run #{run.pk} · {trainer} ({model})"))
     return choices
 
 
-def _newest_train_split() -> str | None:
-    newest = Dataset.objects.filter(stats__has_key="counts").order_by("-pk").first()
-    return str(newest.directory / "train.jsonl") if newest else None
+def _train_rows(task: Task, dataset: Dataset | None, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if dataset is None or not (dataset.directory / "train.jsonl").is_file():
+        return []
+    return task.prepare_rows(read_jsonl(dataset.directory / "train.jsonl"), params)
 
 
-def label(spec: str) -> str:
-    return dict(model_choices()).get(spec, spec)
+def _newest_split(task: Task) -> Dataset | None:
+    return Dataset.objects.filter(task_type=task.name, stats__has_key="counts").order_by("-pk").first()
 
 
-def predictor_for(spec: str) -> Predictor:
-    if spec == "rule_baseline":
-        return _rules
-    if spec == "prompt_baseline":
-        return _cache.get_or_load((f"prompt_baseline|{DEFAULT_BASE_MODEL}", _newest_train_split()))
-    if spec.startswith("remote:"):
-        return _cache.get_or_load((f"remote|{spec[len('remote:'):]}", _newest_train_split()))
-    if spec.startswith("run:") and spec[4:].isdigit():
-        run = StageRun.objects.get(pk=int(spec[4:]), kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS)
+def _build(task_and_spec: str, dataset_id: str | None) -> Warm:
+    """Load the model of a spec (the cache's loader): `dataset_id` names the split its examples come from."""
+    task_name, spec = task_and_spec.split("|", 1)
+    task = get_task(task_name)
+    if spec.startswith("run:"):
+        run = _trained_runs(task).select_related("dataset").get(pk=int(spec[len("run:"):]))
+        params = dict(run.params)
+        rows = _train_rows(task, run.dataset, params)
+        options = {"train_mode": params.get("train_mode"), "train_rows": rows, "few_shot_rows": rows,
+                   "seed": run.dataset.params.get("seed") or 0}
         if run.result.get("fine_tuned_model"):
-            return _cache.get_or_load((f"remote|{run.result['fine_tuned_model']}", None))
-        return _cache.get_or_load((f"fine_tuned|{run.params.get('model_name') or DEFAULT_BASE_MODEL}",
-                                   run.result["adapter_dir"]))
+            return build_predictor(task, "remote", model_name=run.result["fine_tuned_model"], **options), params
+        return build_predictor(task, "fine_tuned", model_name=params.get("model_name") or DEFAULT_BASE_MODEL,
+                               adapter=run.result["adapter_dir"], decode="constrained", **options), params
+    dataset = Dataset.objects.filter(pk=dataset_id).first() if dataset_id else None
+    rows = _train_rows(task, dataset, {})
+    options = {"few_shot_rows": rows, "train_rows": rows, "seed": (dataset.params.get("seed") or 0) if dataset else 0}
+    if spec.startswith("remote:"):
+        return build_predictor(task, "remote", model_name=spec[len("remote:"):], **options), {}
+    return build_predictor(task, "prompt_baseline", model_name=DEFAULT_BASE_MODEL, decode="constrained",
+                           **options), {}
+
+
+_cache: ModelCache[Warm] = ModelCache(max_models=settings.FTLOOP_WARM_MODELS, loader=_build)
+
+
+def warm_model(task: Task, spec: str) -> Warm:
+    """The predictor of a spec for `task` (rules are built on the spot; models come from the warm cache)."""
+    if spec == "rule_baseline":
+        return task.rule_baseline(), {}
+    if spec.startswith("run:") and spec[len("run:"):].isdigit():
+        if not _trained_runs(task).filter(pk=int(spec[len("run:"):])).exists():
+            raise ValueError(f"no finished {task.name} training run {spec[len('run:'):]}")
+        return _cache.get_or_load((f"{task.name}|{spec}", None))
+    if spec == "prompt_baseline" or (spec.startswith("remote:") and spec[len("remote:"):]):
+        newest = _newest_split(task)
+        return _cache.get_or_load((f"{task.name}|{spec}", str(newest.pk) if newest else None))
     raise ValueError(f"unknown model {spec!r}")
 
 
-def answer(text: str, specs: list[str]) -> list[dict[str, Any]]:
-    """One result per model: the raw output, the parsed values, validity and latency."""
+def _predict(predictor: Predictor, task: Task, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+    """Whole rows to predictors that read them (a prompt may need more than the text), texts to the others."""
+    predict_rows = getattr(predictor, "predict_rows", None)
+    return predict_rows(rows) if predict_rows else predictor.predict([task.text(row) for row in rows])
+
+
+def answer(task: Task, text: str, specs: Sequence[str]) -> list[dict[str, Any]]:
+    """One result per model: the raw output, the parsed answer and how the playground shows it, validity and
+    latency; a model that fails gets its "error" and the others still answer."""
+    labels = dict(model_choices(task))
+    row = {task.text_key: text, "language": detect_language(text)}
     results = []
     for spec in specs:
-        prediction = predictor_for(spec).predict([text])[0]
-        values = parse(prediction.raw)
-        results.append({
-            "spec": spec,
-            "label": label(spec),
-            "raw": prediction.raw,
-            "values": dict(zip(AXES, values)) if values else None,
-            "valid": values is not None,
-            "latency_ms": round(prediction.latency_ms, 1),
-            "tokens_decoded": prediction.tokens_decoded,
-        })
+        result: dict[str, Any] = {"spec": spec, "label": labels.get(spec, spec)}
+        try:
+            predictor, params = warm_model(task, spec)
+            prediction = _predict(predictor, task, task.prepare_rows([row], params))[0]
+            parsed = task.parse(prediction.raw)
+            display = [list(pair) for pair in task.display(parsed)]
+            result |= {"raw": prediction.raw, "parsed": parsed, "display": display,
+                       "valid": parsed is not None, "latency_ms": round(prediction.latency_ms, 1),
+                       "tokens_decoded": prediction.tokens_decoded}
+        except Exception as error:  # one failing model must not hide the others' answers
+            result |= {"raw": "", "parsed": None, "display": [], "valid": False, "latency_ms": None,
+                       "tokens_decoded": 0, "error": f"{type(error).__name__}: {error}"}
+        results.append(result)
     return results

@@ -1,77 +1,113 @@
+"""The training and loop forms, for every task type: the preset of the dataset's task names the trainer, the
+backend says where it runs, and a hyperparameter left empty keeps the trainer's own default (its config
+dataclass, webapp.runs.training.trainer_defaults)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.tasks.registry import TextTask, get_task, task_names
+from pipeline.tasks.registry import DEFAULT_TASK, Task, all_tasks, get_task
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
-from webapp.datasets.forms import TaskFormMixin, demo_language_error, task_field
-from webapp.datasets.models import FLAGSHIP_TASK, Dataset
-from webapp.runs.task_training import preset_choices, trainer_config, training_params
-from webapp.runs.training import check_params
+from webapp.datasets.forms import TaskFormMixin, generation_errors, language_choices, task_field, teacher_choices
+from webapp.datasets.models import Dataset
+from webapp.runs.training import TRAINERS, check_params, trainer_defaults, training_params
+
+REMOTE_BACKENDS = ("hf_jobs", "mistral")
+# Hyperparameter fields of the forms; empty means the chosen trainer's default.
+HYPERPARAMETERS = ("num_epochs", "max_steps", "learning_rate", "batch_size", "gradient_accumulation_steps",
+                   "max_seq_length", "warmup_ratio", "lora_r", "lora_alpha", "lora_dropout", "eval_steps",
+                   "logging_steps", "checkpoint_minutes", "seed")
+
+
+def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Form choices grouped by task: value "<task>:<preset key>", label the preset's."""
+    return [(task.label, [(f"{task.name}:{preset.key}", preset.label) for preset in task.presets])
+            for task in all_tasks()]
 
 
 def preset_field() -> forms.ChoiceField:
     return forms.ChoiceField(
-        label=_("Preset (text task types)"), required=False,
-        choices=[("", _("— (six-parameter task)")), *preset_choices([get_task(name) for name in task_names()])],
-        help_text=_("Its trainer, train mode and data options win over the fields below; empty: the task's first "
-                    "preset. A text-task run is then evaluated (rules, prompt, fine-tuned) and judged."),
+        label=_("Preset"), required=False, choices=[("", _("— the task's default trainer")), *preset_choices()],
+        help_text=_("Its trainer, train mode and data options win over the fields below."),
     )
 
 
-def preset_key(form: forms.Form, task: TextTask | None, choice: str) -> str | None:
-    """The key of the chosen "<task>:<key>" preset of `task` (its first one when none is chosen);
-    a form error on "preset" when it belongs to another task type, or to none."""
-    task_name, _separator, key = choice.partition(":")
-    if task is None:
-        if choice:
-            form.add_error("preset", _("Presets belong to the text task types; this is the six-parameter task."))
-        return None
+def defaults_help(field: str) -> str:
+    """"sft 0.0002 · reg_head 0.001 · …": each trainer's default for a hyperparameter field."""
+    values = [f"{name} {trainer_defaults(name)[field]}" for name in TRAINERS if field in trainer_defaults(name)]
+    return _("Empty: the trainer's default (%(defaults)s).") % {"defaults": " · ".join(values)}
+
+
+def hyperparameter_fields() -> dict[str, forms.Field]:
+    """The optional hyperparameter fields, with bounds and each trainer's default in the help text."""
+    fields = {
+        "num_epochs": forms.FloatField(label=_("Epochs"), min_value=0.01, max_value=100),
+        "max_steps": forms.IntegerField(label=_("Max steps (−1: by epochs)"), min_value=-1, max_value=1_000_000),
+        "learning_rate": forms.FloatField(label=_("Learning rate"), min_value=1e-7, max_value=1.0),
+        "batch_size": forms.IntegerField(label=_("Batch size"), min_value=1, max_value=512),
+        "gradient_accumulation_steps": forms.IntegerField(label=_("Gradient accumulation steps"), min_value=1,
+                                                          max_value=512),
+        "max_seq_length": forms.IntegerField(label=_("Max sequence length"), min_value=32, max_value=8192),
+        "warmup_ratio": forms.FloatField(label=_("Warmup ratio"), min_value=0, max_value=0.99),
+        "lora_r": forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024),
+        "lora_alpha": forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096),
+        "lora_dropout": forms.FloatField(label=_("LoRA dropout"), min_value=0, max_value=0.9),
+        "eval_steps": forms.IntegerField(label=_("Evaluate every N steps"), min_value=1, max_value=1_000_000),
+        "logging_steps": forms.IntegerField(label=_("Log the loss every N steps"), min_value=1, max_value=1_000_000),
+        "checkpoint_minutes": forms.FloatField(label=_("Checkpoint every N minutes"), min_value=0.01, max_value=600),
+        "seed": forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1),
+    }
+    for name, field in fields.items():
+        field.required = False
+        field.help_text = defaults_help(name)
+    return fields
+
+
+def preset_key(form: forms.Form, task: Task, choice: str) -> str | None:
+    """The key of the chosen "<task>:<key>" preset, None when none is chosen; a form error on "preset" when it
+    belongs to another task type."""
     if not choice:
-        return task.presets[0].key
+        return None
+    task_name, _separator, key = choice.partition(":")
     if task_name != task.name:
         form.add_error("preset", _("Choose a preset of %(task)s.") % {"task": task.label})
     return key
 
 
+def chosen_hyperparameters(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The hyperparameters the form set (an empty field keeps the trainer's default), QLoRA when ticked."""
+    chosen = {key: data[key] for key in keys if data.get(key) is not None}
+    if data.get("model_name"):
+        chosen["model_name"] = data["model_name"]
+    if data.get("load_in_4bit"):
+        chosen["load_in_4bit"] = True
+    return chosen
+
+
 class TrainingForm(forms.Form):
-    """Local LoRA/QLoRA SFT; defaults suit SmolLM2-135M on a 2-core CPU."""
+    """Train a model on a dataset: the preset names the trainer, the backend where it runs."""
 
     BACKENDS = [
         ("local", _("Local worker (gpu queue)")),
-        ("reg_head", _("Local worker, regression head (six-parameter task; one forward pass a request)")),
         ("hf_jobs", _("Hugging Face Jobs (remote GPU, billed)")),
         ("mistral", _("Mistral managed fine-tuning (billed)")),
     ]
-    REMOTE = ("hf_jobs", "mistral")
 
     dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=Dataset.objects.none())
-    backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
     preset = preset_field()
+    backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
     model_name = forms.CharField(
-        label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200,
-        help_text=_("The bundled SmolLM2-135M-Instruct, a local path, or a hub id (e.g. mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
+        label=_("Base model"), max_length=200, required=False,
+        help_text=_("Empty: the bundled SmolLM2-135M-Instruct. A local path, or a hub id (e.g. "
+                    "mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
     )
-    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, min_value=0.01, max_value=100)
-    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, min_value=-1)
-    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, min_value=1e-7, max_value=1.0)
-    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
-    gradient_accumulation_steps = forms.IntegerField(label=_("Gradient accumulation steps"), initial=1, min_value=1, max_value=512)
-    max_seq_length = forms.IntegerField(label=_("Max sequence length"), initial=256, min_value=32, max_value=8192)
-    warmup_ratio = forms.FloatField(label=_("Warmup ratio"), initial=0.03, min_value=0, max_value=0.99)
-    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
-    lora_alpha = forms.IntegerField(label=_("LoRA alpha"), initial=32, min_value=1, max_value=4096)
-    lora_dropout = forms.FloatField(label=_("LoRA dropout"), initial=0.05, min_value=0, max_value=0.9)
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
-    eval_steps = forms.IntegerField(label=_("Evaluate every N steps"), initial=50, min_value=1)
-    logging_steps = forms.IntegerField(label=_("Log the loss every N steps"), initial=5, min_value=1)
-    checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, min_value=0.01, max_value=600)
-    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
     flavor = forms.CharField(label=_("HF Jobs hardware flavor"), initial=settings.FTLOOP_HF_JOB_FLAVOR, max_length=50,
-                             required=False,
-                             help_text=_("Only for Hugging Face Jobs, e.g. a10g-small, l4x1, a100-large."))
+                             required=False, help_text=_("Only for Hugging Face Jobs, e.g. a10g-small, l4x1, a100-large."))
     confirm_remote = forms.BooleanField(
         label=_("Yes, submit a billed job to the remote service"), required=False,
         help_text=_("Remote backends never start without this box ticked."),
@@ -79,107 +115,92 @@ class TrainingForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields.update(hyperparameter_fields())
         self.fields["dataset"].queryset = Dataset.objects.filter(stats__has_key="counts").order_by("-created_at")
+        self.fields["model_name"].widget.attrs["placeholder"] = DEFAULT_BASE_MODEL
 
     def clean(self) -> dict:
         data = super().clean()
         backend = data.get("backend")
-        if backend in self.REMOTE and not data.get("confirm_remote"):
+        if backend in REMOTE_BACKENDS and not data.get("confirm_remote"):
             self.add_error("confirm_remote", _("Tick this box to submit a billed remote job."))
-        if backend == "mistral" and data.get("model_name") == DEFAULT_BASE_MODEL:
+        if backend == "mistral" and data.get("model_name", DEFAULT_BASE_MODEL) in ("", DEFAULT_BASE_MODEL):
             self.add_error("model_name", _("Mistral fine-tunes its own models: enter one, e.g. ministral-3b-latest."))
-        task = data["dataset"].text_task if data.get("dataset") else None
-        if task and backend in self.REMOTE:
-            self.add_error("backend", _("%(task)s trains on the local worker; the remote backends train the "
-                                        "six-parameter task.") % {"task": task.label})
-        if task and backend == "reg_head":
-            self.add_error("backend", _("The regression head predicts the six parameters; %(task)s trains with its "
-                                        "presets on the local worker.") % {"task": task.label})
         if "dataset" in data:
+            task = data["dataset"].task
             data["preset"] = preset_key(self, task, data.get("preset", ""))
+            if not self.errors:
+                try:
+                    check_params(task, self.params())
+                except ValueError as exc:
+                    self.add_error(None, str(exc))
         return data
 
-    def params(self) -> dict:
-        """The run's params: the backend and the hyperparameters (HF Jobs also keeps its flavor); for a text
-        task, the preset's options on top (task_training.training_params)."""
+    def params(self) -> dict[str, Any]:
+        """The run's params: hyperparameters set on the form, the preset's options on top, the trainer and the
+        backend (HF Jobs also keeps its flavor)."""
         data = self.cleaned_data
-        skip = {"dataset", "confirm_remote", "preset"} | (set() if data["backend"] == "hf_jobs" else {"flavor"})
-        params = {name: value for name, value in data.items() if name not in skip}
-        task = data["dataset"].text_task
-        if task is None:
-            return params
-        return training_params(task, data["preset"], {k: v for k, v in params.items() if k != "backend"})
+        params = training_params(data["dataset"].task, data["preset"], chosen_hyperparameters(data, HYPERPARAMETERS),
+                                 backend=data["backend"])
+        if data["backend"] == "hf_jobs" and data.get("flavor"):
+            params["flavor"] = data["flavor"]
+        return params
 
 
 class LoopForm(TaskFormMixin, forms.Form):
-    """A loop of N cycles; each cycle generates, trains and evaluates rule, prompt and fine-tuned predictors.
+    """A loop of N cycles of any task type: each cycle generates, trains with the preset's trainer and evaluates
+    the rule, prompt and fine-tuned predictors."""
 
-    A text task type generates its offline demo rows and trains with the chosen preset.
-    """
-
-    DECODE_CHOICES = [("constrained", _("Constrained JSON")), ("free", _("Free generation")),
+    DECODE_CHOICES = [("constrained", _("Constrained")), ("free", _("Free generation")),
                       ("expected", _("Expected value over number tokens"))]
+    TRAINING_KEYS = ("num_epochs", "max_steps", "learning_rate", "batch_size", "lora_r")
 
     name = forms.CharField(label=_("Name"), max_length=200, initial="loop")
     task = task_field()
     preset = preset_field()
     cycles = forms.IntegerField(label=_("Cycles"), initial=2, min_value=1, max_value=20)
-    size = forms.IntegerField(label=_("Pairs per cycle"), initial=2000, min_value=50, max_value=100_000)
+    size = forms.IntegerField(label=_("Rows per cycle"), initial=2000, min_value=50, max_value=100_000)
     seed = forms.IntegerField(label=_("Seed"), initial=0, min_value=0, max_value=2**31 - 1)
-    language = forms.ChoiceField(label=_("Language"), choices=[("en", _("English")), ("ja", _("Japanese")),
-                                                              ("mixed", _("Mixed (half each)"))], initial="en")
-    model_name = forms.CharField(label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200)
-    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, min_value=0.01, max_value=100)
-    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, min_value=-1)
-    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, min_value=1e-7, max_value=1.0)
-    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
-    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
+    language = forms.ChoiceField(label=_("Language"), choices=language_choices, initial="en")
+    teacher = forms.ChoiceField(label=_("Teacher"), choices=teacher_choices, initial="", required=False)
+    model_name = forms.CharField(label=_("Base model"), max_length=200, required=False)
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained",
-                               help_text=_("Six-parameter task only; text task types generate freely."))
-    backend = forms.ChoiceField(
-        label=_("Fine-tuned model"), initial="reg_head", required=False,
-        choices=[("local", _("SFT: the model writes the JSON")),
-                 ("reg_head", _("Regression head: one forward pass a request"))],
-        help_text=_("Six-parameter task only (text task types train by their preset). On a CPU the regression "
-                    "head learns within an epoch or two; SFT needs a GPU or many more steps."))
-    TRAINING_KEYS = ("model_name", "num_epochs", "max_steps", "learning_rate", "batch_size", "lora_r", "load_in_4bit")
+                               help_text=_("Where the task's answer has a fixed skeleton; others generate freely."))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for key, field in hyperparameter_fields().items():
+            if key in self.TRAINING_KEYS:
+                self.fields[key] = field
+        self.fields["model_name"].widget.attrs["placeholder"] = DEFAULT_BASE_MODEL
 
     def clean(self) -> dict:
         data = super().clean()
-        task_name = data.get("task", FLAGSHIP_TASK)
-        task = None if task_name == FLAGSHIP_TASK else get_task(task_name)
-        problem = demo_language_error(task_name, data.get("language", ""), data.get("seed") or 0)
-        if problem and "language" in data:
-            self.add_error("language", problem)
+        task = get_task(data.get("task") or DEFAULT_TASK)
+        if "language" in data and "teacher" in data:
+            for field, problem in generation_errors(task.name, data["teacher"], data["language"]):
+                self.add_error(field, problem)
         data["preset"] = preset_key(self, task, data.get("preset", ""))
         if not self.errors:  # e.g. QLoRA asked of a head
-            training = self.training()
             try:
-                if task:
-                    trainer_config(training, train_file="-", output_dir="-")
-                else:
-                    check_params(training)
+                check_params(task, self.training())
             except ValueError as exc:
                 self.add_error(None, str(exc))
         return data
 
-    def training(self) -> dict:
-        """The training row's params: the hyperparameters, and for a text task the preset's options on top."""
+    def training(self) -> dict[str, Any]:
+        """The training row's params: the hyperparameters set, the preset's options on top, its trainer."""
         data = self.cleaned_data
-        hyperparameters = {key: data[key] for key in self.TRAINING_KEYS}
-        if data["task"] == FLAGSHIP_TASK:
-            return {**hyperparameters, "backend": data.get("backend") or self.fields["backend"].initial}
-        return training_params(get_task(data["task"]), data["preset"], hyperparameters)
+        return training_params(get_task(data["task"]), data["preset"], chosen_hyperparameters(data, self.TRAINING_KEYS))
 
-    def loop_kwargs(self) -> dict:
+    def loop_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
-        flagship = data["task"] == FLAGSHIP_TASK
         return {
             "name": data["name"],
             "cycles": data["cycles"],
-            "data": {"size": data["size"], "seed": data["seed"], "language": data["language"], "teacher": "template"}
-            | ({} if flagship else {"task": data["task"]}),
+            "data": {"task": data["task"], "size": data["size"], "seed": data["seed"], "language": data["language"],
+                     "teacher": data["teacher"] or get_task(data["task"]).teachers[0]},
             "training": self.training(),
-            "evaluation": {"decode": data["decode"]} if flagship else {},
+            "evaluation": {"decode": data["decode"]},
         }

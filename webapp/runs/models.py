@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -98,6 +99,11 @@ class StageRun(models.Model):
         if not self.started_at:
             return None
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+    @property
+    def directory(self) -> Path:
+        """Where the run writes its files (checkpoints, adapter, run card, eval summary)."""
+        return Path(settings.DATA_DIR) / "runs" / str(self.pk)
 
     def later_in_chain(self) -> models.QuerySet[StageRun]:
         return StageRun.objects.filter(chain_id=self.chain_id, sequence__gt=self.sequence)

@@ -18,7 +18,7 @@ from pipeline.train.mistral_ft import MistralFTConfig, delete_model, fine_tune
 from webapp.runs import tracking
 from webapp.runs.models import StageRun
 from webapp.runs.reporting import Cancelled, RunReporter
-from webapp.runs.training import hyperparameters, run_dir
+from webapp.runs.training import hyperparameters
 from webapp.secrets import secret
 
 def hf_namespace(token: str) -> str:
@@ -46,7 +46,7 @@ def train_hf_job(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
             hyperparameters=hyperparameters(params),
             flavor=params.get("flavor") or settings.FTLOOP_HF_JOB_FLAVOR,
             token=token,
-            dest_dir=run_dir(run),
+            dest_dir=run.directory,
             on_progress=reporter.update_progress,
             on_log=reporter.on_log,
             on_metric=tracking.metric_callback(reporter, tracker),
@@ -56,7 +56,7 @@ def train_hf_job(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         )
         if result["status"] != "completed":
             raise Cancelled(f"cancelled: HF job {result['job_id']} was cancelled ({result['job_url']})")
-        tracker.log_artifact(run_dir(run) / "adapter", f"adapter-run{run.pk}", "adapter")
+        tracker.log_artifact(run.directory / "adapter", f"adapter-run{run.pk}", "adapter")
     return result | tracking.result_fields(run, tracker)
 
 

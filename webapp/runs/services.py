@@ -21,11 +21,9 @@ TASK_NAMES = {
     StageRun.Kind.EVALUATE: "workers.tasks.evaluate",
     StageRun.Kind.VERDICT: "workers.tasks.verdict",
 }
-# ...and, for training, each backend (params["backend"], "local" when absent).
+# ...and, for training, each backend (params["backend"], "local" when absent; the trainer is the stage's business).
 TRAIN_TASKS = {
     "local": "workers.tasks.train_local",
-    "reg_head": "workers.tasks.train_local",
-    "cls_head": "workers.tasks.train_local",
     "hf_jobs": "workers.tasks.train_hf_job",
     "mistral": "workers.tasks.train_mistral",
 }

@@ -51,8 +51,8 @@ def run_detail(request, pk: int):
     template = "runs/_run_status.html" if request.htmx else "runs/detail.html"
     context = {"run": run}
     if run.kind == StageRun.Kind.TRAIN:
-        context["checkpoints"] = list_checkpoints(training.run_dir(run))
-        context["artifacts"] = [name for name in ARTIFACTS if (training.run_dir(run) / ARTIFACTS[name]).exists()]
+        context["checkpoints"] = list_checkpoints(run.directory)
+        context["artifacts"] = [name for name in ARTIFACTS if (run.directory / ARTIFACTS[name]).exists()]
     return render(request, template, context)
 
 
@@ -87,7 +87,7 @@ def run_artifact(request, pk: int, name: str):
     run = get_object_or_404(StageRun, pk=pk, kind=StageRun.Kind.TRAIN)
     if name not in ARTIFACTS:
         raise Http404(_("No such artifact."))
-    path = training.run_dir(run) / ARTIFACTS[name]
+    path = run.directory / ARTIFACTS[name]
     if not path.exists():
         raise Http404(_("This artifact has not been written yet."))
     if path.is_dir():
@@ -111,7 +111,8 @@ def training_new(request):
         except ValueError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, _("Training queued (%(backend)s).") % {"backend": form.cleaned_data["backend"]})
+            messages.success(request, _("Training queued (%(trainer)s on %(backend)s).") % {
+                "trainer": run.params["trainer"], "backend": run.params["backend"]})
             return redirect("run_detail", pk=run.pk)
     return render(request, "runs/train_new.html", {"form": form})
 

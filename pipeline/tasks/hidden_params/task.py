@@ -175,5 +175,14 @@ class HiddenParamsTask(Task):
                  for row in rows]
         return [asdict(band) for band in worst_bands(pairs)]
 
+    def charts(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Predicted against target per axis (a scatter per axis); an unreadable output counts as the neutral vector,
+        as it does in the metrics."""
+        predicted = [schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL for row in rows]
+        targets = [schema.to_vector(row["target"]) for row in rows]
+        return {"scatter": {axis: {"target": [target[i] for target in targets],
+                                   "predicted": [values[i] for values in predicted]}
+                            for i, axis in enumerate(AXES)}}
+
 
 TASK = HiddenParamsTask()
