@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import detect_language
+from pipeline.tasks.text import detect_language
 from pipeline.data.teachers import LANGUAGES
 from pipeline.tasks.hidden_params import NAME as FLAGSHIP_TASK
 from pipeline.tasks.hidden_params import constraints_for, record_from_json

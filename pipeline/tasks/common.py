@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import normalise
+from pipeline.tasks.text import normalise
 from pipeline.tasks.registry import Generated, LogCallback, ProgressCallback, Row, Task
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.data.quality_filter import detect_language, ja_ratio
+from pipeline.tasks.text import detect_language, ja_ratio
 from pipeline.eval.metrics import rows_p95_latency_ms
 from pipeline.tasks.predictors import RulePredictor
 from pipeline.tasks import common

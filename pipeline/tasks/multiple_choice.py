@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import detect_language
+from pipeline.tasks.text import detect_language
 from pipeline.eval.metrics import rows_p95_latency_ms
 from pipeline.tasks.predictors import RulePredictor
 from pipeline.tasks import common

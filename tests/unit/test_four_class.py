@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from pipeline.data.quality_filter import ja_ratio
+from pipeline.tasks.text import ja_ratio
 from pipeline.tasks.four_class import (
     CLEAN_OPTIONS,
     LABELS,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.tasks.hidden_params import schema
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
+from pipeline.tasks.text import detect_language
 from pipeline.tasks.registry import (
     AnswerField,
     CleanResult,
@@ -67,8 +68,6 @@ class HiddenParamsTask(Task):
         return Generated(rows, result)
 
     def validate_row(self, obj: Any, index: int) -> Row:
-        from pipeline.data.quality_filter import detect_language
-
         text, target = schema.record_from_json(obj)
         language = obj.get("language") or detect_language(text)
         if language not in self.languages:
