@@ -16,7 +16,7 @@ from django.conf import settings
 from pipeline.eval.run_eval import predictor_factory
 from pipeline.tasks.predictors import Predictor
 from pipeline.infer.model_cache import ModelCache
-from pipeline.infer.rule_baseline import RuleBaseline
+from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params import AXES, parse
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
 from webapp.datasets.models import FLAGSHIP_TASK, Dataset

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.tasks.hidden_params import schema
+from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
 from pipeline.tasks.text import detect_language
 from pipeline.tasks.registry import (
@@ -122,9 +123,7 @@ class HiddenParamsTask(Task):
 
     # -- evaluation --------------------------------------------------------------------
 
-    def rule_baseline(self):
-        from pipeline.infer.rule_baseline import RuleBaseline
-
+    def rule_baseline(self) -> RuleBaseline:
         return RuleBaseline()
 
     def score_row(self, example: Mapping[str, Any], raw: str) -> dict[str, Any]:
