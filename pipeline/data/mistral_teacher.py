@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
-from pipeline.data.teachers import LANGUAGES, TeacherBatch, TeacherOutput
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherBatch, TeacherOutput
 from pipeline.mistral import (
     Budget,
     BudgetExhausted,

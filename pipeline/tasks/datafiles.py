@@ -18,6 +18,7 @@ its own structures with a small parser; anything it cannot read is a
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -129,3 +130,22 @@ def expect_sections(sections: Sections, names: Collection[str]) -> None:
 def texts(sections: Mapping[str, Sequence[Entry]], name: str) -> tuple[str, ...]:
     """The entries of one section as plain strings."""
     return tuple(entry.text for entry in sections[name])
+
+
+def pairs(sections: Mapping[str, Sequence[Entry]], name: str) -> tuple[tuple[str, str], ...]:
+    """The entries of one section as "a | b" pairs."""
+    return tuple((first, second) for first, second in (entry.fields(2) for entry in sections[name]))
+
+
+def check_placeholders(sections: Mapping[str, Sequence[Entry]], name: str, allowed: Collection[str]) -> None:
+    """Every entry of a section of str.format templates uses only the ``allowed`` {placeholders}."""
+    for entry in sections[name]:
+        try:
+            used = {field for _, field, _, _ in string.Formatter().parse(entry.text) if field is not None}
+        except ValueError as error:
+            raise entry.error(f"bad template {entry.text!r}: {error}") from None
+        unknown = sorted(used - set(allowed))
+        if unknown:
+            expected = ", ".join("{" + field + "}" for field in sorted(allowed)) or "none"
+            raise entry.error(f"unknown placeholder(s) {', '.join('{' + f + '}' for f in unknown)} in [{name}]; "
+                              f"expected {expected}")

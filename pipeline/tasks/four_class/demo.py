@@ -8,13 +8,12 @@ set among neutral chatter.
 from __future__ import annotations
 
 import random
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.tasks.common import text_md5
-from pipeline.tasks.datafiles import Sections, expect_sections, load_sections, texts
+from pipeline.tasks.datafiles import Sections, check_placeholders, expect_sections, load_sections, texts
 from pipeline.tasks.four_class.labels import LABELS, LANGUAGE_CHOICES, LANGUAGES, NAME
 from pipeline.tasks.registry import ProgressCallback
 
@@ -35,14 +34,7 @@ def parse_demo(sections: Sections) -> DemoBank:
     expect_sections(sections, [*(f"slot {name}" for name in SLOTS), *(f"core {label}" for label in LABELS),
                                "chatter"])
     for name in (*(f"core {label}" for label in LABELS), "chatter"):
-        for entry in sections[name]:
-            try:
-                fields = {field for _, field, _, _ in string.Formatter().parse(entry.text) if field is not None}
-            except ValueError as error:
-                raise entry.error(f"bad template {entry.text!r}: {error}") from None
-            unknown = sorted(fields - {*SLOTS, "n"})
-            if unknown:
-                raise entry.error(f"unknown slot(s) {', '.join(unknown)}; expected {', '.join((*SLOTS, 'n'))}")
+        check_placeholders(sections, name, (*SLOTS, "n"))
     return DemoBank(cores={label: texts(sections, f"core {label}") for label in LABELS},
                     chatter=texts(sections, "chatter"),
                     slots={name: texts(sections, f"slot {name}") for name in SLOTS})

@@ -8,7 +8,6 @@ from typing import Any
 from pipeline.tasks.hidden_params import schema
 from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
-from pipeline.tasks.text import detect_language
 from pipeline.tasks.registry import (
     AnswerField,
     CleanResult,
@@ -19,6 +18,7 @@ from pipeline.tasks.registry import (
     Task,
     TrainingPreset,
 )
+from pipeline.tasks.text import detect_language
 
 _LOWER_IS_BETTER = ("vector_mae", "mse_raw", "mse_norm", *(f"mae_{axis}" for axis in AXES))
 _HIGHER_IS_BETTER = ("json_valid_rate", "constraint_match_rate", "slot_exact_match", "intent_score_mean",
