@@ -32,7 +32,7 @@ from pipeline.mistral import (
     chat_complete,
     client_from_env,
 )
-from pipeline.tasks.hidden_params import constraints_for, target_dict
+from pipeline.tasks.hidden_params.schema import constraints_for, target_dict
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral
