@@ -1,6 +1,7 @@
 """Package data files of the task packages (lexicons, phrase banks, demo corpora), read with importlib.resources.
 
-Vocabulary is data a reviewer reads as phrases, not Python literals (STYLE §14).
+Vocabulary is data a reviewer reads as phrases, not Python literals (STYLE §14);
+presets are TOML (``load_presets``).
 Every such file shares one plain UTF-8 format:
 
     # a comment: a whole line, never after an entry
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 import json
 import string
+import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+
+from pipeline.tasks.registry import TrainingPreset
 
 
 class DataFileError(ValueError):
@@ -149,3 +153,33 @@ def check_placeholders(sections: Mapping[str, Sequence[Entry]], name: str, allow
             expected = ", ".join("{" + field + "}" for field in sorted(allowed)) or "none"
             raise entry.error(f"unknown placeholder(s) {', '.join('{' + f + '}' for f in unknown)} in [{name}]; "
                               f"expected {expected}")
+
+
+def parse_presets(text: str, source: str) -> tuple[TrainingPreset, ...]:
+    """Each [[preset]] table (key, label, params) as a TrainingPreset, in file order; keys are unique."""
+    try:
+        tables = tomllib.loads(text).get("preset")
+    except tomllib.TOMLDecodeError as error:
+        raise DataFileError(source, None, f"not valid TOML: {error}") from None
+    if not isinstance(tables, list) or not tables:
+        raise DataFileError(source, None, "expected one or more [[preset]] tables")
+    presets: list[TrainingPreset] = []
+    for number, table in enumerate(tables, start=1):
+        where = f"preset {number}"
+        unknown = sorted(set(table) - {"key", "label", "params"})
+        if unknown:
+            raise DataFileError(source, None, f"{where}: unknown field(s) {', '.join(unknown)}")
+        key, label, params = table.get("key"), table.get("label"), table.get("params", {})
+        if not isinstance(key, str) or not key or not isinstance(label, str) or not label:
+            raise DataFileError(source, None, f'{where}: "key" and "label" must be non-empty strings')
+        if not isinstance(params, dict):
+            raise DataFileError(source, None, f'{where} ({key}): "params" must be a table')
+        if any(preset.key == key for preset in presets):
+            raise DataFileError(source, None, f"{where}: key {key!r} appears twice")
+        presets.append(TrainingPreset(key, label, params))
+    return tuple(presets)
+
+
+def load_presets(package: str, name: str = "data/presets.toml") -> tuple[TrainingPreset, ...]:
+    """A task package's training presets, from its presets file."""
+    return parse_presets(read_text(package, name), source_name(package, name))

@@ -10,10 +10,11 @@ from pipeline.tasks.datafiles import (
     DataFileError,
     check_placeholders,
     expect_sections,
+    load_presets,
     load_sections,
+    parse_presets,
     parse_sections,
     read_text,
-    source_name,
 )
 from pipeline.tasks.four_class import demo as fc_demo
 from pipeline.tasks.four_class import rules as fc_rules
@@ -21,7 +22,6 @@ from pipeline.tasks.hidden_params import rules as hp_rules
 from pipeline.tasks.hidden_params.schema import AXES
 from pipeline.tasks.hidden_params.teacher import banks, english, japanese
 from pipeline.tasks.multiple_choice import demo as mc_demo
-from pipeline.tasks.multiple_choice import presets as mc_presets
 
 FC = "pipeline.tasks.four_class"
 MC = "pipeline.tasks.multiple_choice"
@@ -159,11 +159,19 @@ def test_a_malformed_multiple_choice_corpus_names_the_line(parser, text, line, m
     names_line(error, line)
 
 
-def test_the_multiple_choice_presets_parse():
-    presets = mc_presets.parse_presets(read_text(MC, "data/presets.toml"), source_name(MC, "data/presets.toml"))
-    assert [preset.key for preset in presets] == ["A", "B", "C", "D"]
-    assert presets[3].params == {"train_mode": "auto", "retrieval_context": True, "retrieval_top_k": 1,
-                                 "max_seq_length": 768}
+@pytest.mark.parametrize("package, keys", [
+    (HP, ["reg_head", "sft"]), (FC, ["sft", "cls_head"]), (MC, ["A", "B", "C", "D"]),
+])
+def test_the_presets_parse(package, keys):
+    presets = load_presets(package)
+    assert [preset.key for preset in presets] == keys
+    assert all(preset.label for preset in presets)
+
+
+def test_preset_params_keep_their_types():
+    assert load_presets(MC)[3].params == {"train_mode": "auto", "retrieval_context": True, "retrieval_top_k": 1,
+                                          "max_seq_length": 768}
+    assert load_presets(FC)[1].params == {"trainer": "cls_head", "focal_gamma": 2.0, "class_weights": True}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -175,7 +183,7 @@ def test_the_multiple_choice_presets_parse():
 ])
 def test_malformed_presets_name_the_file_and_what_is_wrong(text, message):
     with pytest.raises(DataFileError, match=re.escape(message)) as error:
-        mc_presets.parse_presets(text, "presets.toml")
+        parse_presets(text, "presets.toml")
     assert str(error.value).startswith("presets.toml: ")
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.tasks import common
+from pipeline.tasks.datafiles import load_presets
 from pipeline.tasks.four_class.clean import CLEAN_OPTIONS, clean, stratified_split
 from pipeline.tasks.four_class.demo import demo_rows
 from pipeline.tasks.four_class.labels import LABELS, LANGUAGES, NAME
@@ -14,7 +15,7 @@ from pipeline.tasks.four_class.parsing import parse
 from pipeline.tasks.four_class.prompt import chat_messages
 from pipeline.tasks.four_class.rules import KeywordRuleBaseline
 from pipeline.tasks.four_class.validate import validate_row
-from pipeline.tasks.registry import AnswerField, CleanResult, ProgressCallback, TrainingPreset
+from pipeline.tasks.registry import AnswerField, CleanResult, ProgressCallback
 
 
 class FourClassTask(common.TextAnswerTask):
@@ -30,12 +31,7 @@ class FourClassTask(common.TextAnswerTask):
     trainers = ("sft", "cls_head")
     answer_fields = (AnswerField("label", "choice", LABELS),)
     head_labels = LABELS
-    presets = (
-        # The system prompt alone is about 220 SmolLM2 tokens, the longest Japanese demo post about 1100 more.
-        TrainingPreset("sft", "SFT: LoRA, the label as the answer", {"trainer": "sft", "max_seq_length": 1536}),
-        TrainingPreset("cls_head", "Classification head: LoRA, focal loss, class weights",
-                       {"trainer": "cls_head", "focal_gamma": 2.0, "class_weights": True}),
-    )
+    presets = load_presets(__package__)
 
     demo_rows = staticmethod(demo_rows)
     validate_row = staticmethod(validate_row)

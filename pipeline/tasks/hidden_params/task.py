@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.tasks.datafiles import load_presets
 from pipeline.tasks.hidden_params import schema
 from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
@@ -16,7 +17,6 @@ from pipeline.tasks.registry import (
     ProgressCallback,
     Row,
     Task,
-    TrainingPreset,
 )
 from pipeline.tasks.text import detect_language
 
@@ -42,10 +42,7 @@ class HiddenParamsTask(Task):
     constrained_decoding = True
     few_shot_k = 4
     head_labels = AXES
-    presets = (
-        TrainingPreset("reg_head", "Regression head: LoRA + six outputs, one forward pass", {"trainer": "reg_head"}),
-        TrainingPreset("sft", "SFT: LoRA, the JSON as the answer", {"trainer": "sft"}),
-    )
+    presets = load_presets(__package__)
 
     # -- data --------------------------------------------------------------------------
 

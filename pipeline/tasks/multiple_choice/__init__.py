@@ -19,7 +19,7 @@ evaluation (``prepare_rows``). The demo generator ships its own passages.
 
 One module per concern: ``schema``, ``parsing``, ``validate``, ``prompt``,
 ``retrieval`` (pattern D), ``rules`` (baseline), ``metrics``, ``clean`` (drop
-reasons, split), ``demo`` (offline generator), ``presets`` and ``task`` (the
+reasons, split), ``demo`` (offline generator) and ``task`` (the
 registry's ``Task``). Demo corpora and presets are package data in ``data/``.
 """
 
@@ -27,7 +27,6 @@ from pipeline.tasks.multiple_choice.clean import CLEAN_OPTIONS, DROP_REASONS, cl
 from pipeline.tasks.multiple_choice.demo import KINGDOMS, demo_passages, demo_rows
 from pipeline.tasks.multiple_choice.metrics import HIGHER_IS_BETTER, charts, metrics
 from pipeline.tasks.multiple_choice.parsing import parse_answer, parse_options, question_stem, split_output
-from pipeline.tasks.multiple_choice.presets import PRESETS
 from pipeline.tasks.multiple_choice.prompt import (
     CONTEXT_INSTRUCTION,
     CONTEXT_LABELS,
@@ -38,7 +37,7 @@ from pipeline.tasks.multiple_choice.prompt import (
 from pipeline.tasks.multiple_choice.retrieval import PassageIndex, terms, with_retrieved_context
 from pipeline.tasks.multiple_choice.rules import OptionOverlapBaseline
 from pipeline.tasks.multiple_choice.schema import LANGUAGES, LETTERS, MODES, NAME, TRAIN_MODES
-from pipeline.tasks.multiple_choice.task import TASK, MultipleChoiceTask
+from pipeline.tasks.multiple_choice.task import PRESETS, TASK, MultipleChoiceTask
 from pipeline.tasks.multiple_choice.validate import validate_row
 
 __all__ = [

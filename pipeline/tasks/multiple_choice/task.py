@@ -6,17 +6,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.tasks import common
+from pipeline.tasks.datafiles import load_presets
 from pipeline.tasks.multiple_choice.clean import CLEAN_OPTIONS, clean, split
 from pipeline.tasks.multiple_choice.demo import demo_passages, demo_rows
 from pipeline.tasks.multiple_choice.metrics import HIGHER_IS_BETTER, charts, metrics
 from pipeline.tasks.multiple_choice.parsing import parse_answer
-from pipeline.tasks.multiple_choice.presets import PRESETS
 from pipeline.tasks.multiple_choice.prompt import chat_messages
 from pipeline.tasks.multiple_choice.retrieval import with_retrieved_context
 from pipeline.tasks.multiple_choice.rules import OptionOverlapBaseline
 from pipeline.tasks.multiple_choice.schema import LANGUAGES, LETTERS, NAME
 from pipeline.tasks.multiple_choice.validate import validate_row
 from pipeline.tasks.registry import AnswerField, CleanResult, ProgressCallback
+
+PRESETS = load_presets(__package__)  # the experiment patterns A-D
 
 
 class MultipleChoiceTask(common.TextAnswerTask):
