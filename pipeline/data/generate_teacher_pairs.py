@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.data.jsonl import write_jsonl
-from pipeline.data.teachers import LANGUAGES, Teacher, TeacherOutput, get_teacher, teacher_names
+from pipeline.data.teachers import get_teacher, teacher_names
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, Teacher, TeacherOutput
 from pipeline.tasks.hidden_params import AXES, VALUE_MAX, VALUE_MIN, constraints_for
 
 LANGUAGE_CHOICES = (*LANGUAGES, "mixed")

@@ -15,8 +15,8 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import detect_language
-from pipeline.data.teachers import LANGUAGES
+from pipeline.tasks.text import detect_language
+from pipeline.tasks.hidden_params.teacher import LANGUAGES
 from pipeline.tasks.hidden_params import NAME as FLAGSHIP_TASK
 from pipeline.tasks.hidden_params import constraints_for, record_from_json
 from pipeline.tasks.registry import get_task, task_names

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
-from pipeline.data.teachers import LANGUAGES, TeacherBatch, TeacherOutput
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherBatch, TeacherOutput
 from pipeline.mistral import (
     Budget,
     BudgetExhausted,
@@ -32,7 +32,7 @@ from pipeline.mistral import (
     chat_complete,
     client_from_env,
 )
-from pipeline.tasks.hidden_params import constraints_for, target_dict
+from pipeline.tasks.hidden_params.schema import constraints_for, target_dict
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral

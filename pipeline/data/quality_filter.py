@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 from datasketch import MinHash, MinHashLSH
 
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
+from pipeline.tasks.text import ja_ratio, normalise
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -51,8 +51,6 @@ _NUMBERS = re.compile(
 )
 _JSON = re.compile(r"[{}\[\]]|\"\s*:")
 
-_JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
-
 
 @dataclass(frozen=True)
 class FilterConfig:
@@ -75,26 +73,6 @@ class FilterResult:
         """Drops by reason, every reason present (0 when none) so charts stay stable."""
         counts = Counter(row["reason"] for row in self.dropped)
         return {reason: counts.get(reason, 0) for reason in REASONS}
-
-
-def normalise(text: str) -> str:
-    """Case, width, punctuation and spacing folded away: what 'exact duplicate' compares."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    kept = "".join(" " if unicodedata.category(ch)[0] in "PSZ" else ch for ch in folded)
-    return " ".join(kept.split())
-
-
-def ja_ratio(text: str) -> float:
-    """Share of Japanese-script characters among letters (digits, spaces, punctuation ignored)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(1 for ch in letters if _JA_CHAR.match(ch)) / len(letters)
-
-
-def detect_language(text: str) -> str:
-    """"ja" when Japanese script dominates the letters, else "en": for rows that do not say."""
-    return "ja" if ja_ratio(text) >= 0.5 else "en"
 
 
 def leak_reason(text: str) -> tuple[str, str] | None:

@@ -23,7 +23,7 @@ from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.metrics import CostModel
 from pipeline.eval.runner import EvalResult, run_eval
 from pipeline.tasks.predictors import Predictor
-from pipeline.infer.rule_baseline import RuleBaseline
+from pipeline.tasks.hidden_params.rules import RuleBaseline
 
 MODES = ("rule_baseline", "prompt_baseline", "fine_tuned", "remote")
 DECODE_MODES = ("free", "constrained", "expected")

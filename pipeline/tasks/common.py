@@ -7,8 +7,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pipeline.data.quality_filter import normalise
 from pipeline.tasks.registry import Generated, LogCallback, ProgressCallback, Row, Task
+from pipeline.tasks.text import normalise
 
 
 def text_md5(text: str) -> str:

@@ -19,7 +19,8 @@ from pipeline.data.generate_teacher_pairs import generate_pairs
 from pipeline.data.jsonl import read_json, write_jsonl
 from pipeline.data.mistral_teacher import SYSTEM_PROMPT as TEACHER_PROMPT
 from pipeline.data.mistral_teacher import MistralTeacher
-from pipeline.data.teachers import TemplateTeacher, get_teacher
+from pipeline.data.teachers import get_teacher
+from pipeline.tasks.hidden_params.teacher import TemplateTeacher
 from pipeline.eval import run_eval as run_eval_cli
 from pipeline.eval.runner import run_eval
 from pipeline.infer.remote import MistralPredictor

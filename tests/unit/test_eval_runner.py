@@ -10,7 +10,7 @@ from pipeline.eval import aggregate_metrics, run_eval as run_eval_cli
 from pipeline.eval.metrics import CostModel
 from pipeline.eval.runner import EvalStopped, code_commit, metric_rows, run_eval
 from pipeline.tasks.predictors import Prediction
-from pipeline.infer.rule_baseline import RuleBaseline
+from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params import AXES, constraints_for, format_target, parse
 
 TARGETS = [

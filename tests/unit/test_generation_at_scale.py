@@ -6,7 +6,8 @@ import pytest
 
 from pipeline.data.build_train_valid_test import split_rows, split_stats
 from pipeline.data.generate_teacher_pairs import Band, generate_pairs
-from pipeline.data.quality_filter import normalise, quality_filter
+from pipeline.data.quality_filter import quality_filter
+from pipeline.tasks.text import normalise
 from pipeline.tasks.hidden_params import AXES
 from tests.unit.test_teachers import independent_leak
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.infer.rule_baseline import RuleBaseline, predict_values
+from pipeline.tasks.hidden_params.rules import RuleBaseline, predict_values
 from pipeline.tasks.hidden_params import AXES, parse
 
 

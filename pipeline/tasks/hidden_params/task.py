@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.tasks.datafiles import load_presets
 from pipeline.tasks.hidden_params import schema
+from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
 from pipeline.tasks.registry import (
     AnswerField,
@@ -15,8 +17,8 @@ from pipeline.tasks.registry import (
     ProgressCallback,
     Row,
     Task,
-    TrainingPreset,
 )
+from pipeline.tasks.text import detect_language
 
 _LOWER_IS_BETTER = ("vector_mae", "mse_raw", "mse_norm", *(f"mae_{axis}" for axis in AXES))
 _HIGHER_IS_BETTER = ("json_valid_rate", "constraint_match_rate", "slot_exact_match", "intent_score_mean",
@@ -40,10 +42,7 @@ class HiddenParamsTask(Task):
     constrained_decoding = True
     few_shot_k = 4
     head_labels = AXES
-    presets = (
-        TrainingPreset("reg_head", "Regression head: LoRA + six outputs, one forward pass", {"trainer": "reg_head"}),
-        TrainingPreset("sft", "SFT: LoRA, the JSON as the answer", {"trainer": "sft"}),
-    )
+    presets = load_presets(__package__)
 
     # -- data --------------------------------------------------------------------------
 
@@ -67,8 +66,6 @@ class HiddenParamsTask(Task):
         return Generated(rows, result)
 
     def validate_row(self, obj: Any, index: int) -> Row:
-        from pipeline.data.quality_filter import detect_language
-
         text, target = schema.record_from_json(obj)
         language = obj.get("language") or detect_language(text)
         if language not in self.languages:
@@ -123,9 +120,7 @@ class HiddenParamsTask(Task):
 
     # -- evaluation --------------------------------------------------------------------
 
-    def rule_baseline(self):
-        from pipeline.infer.rule_baseline import RuleBaseline
-
+    def rule_baseline(self) -> RuleBaseline:
         return RuleBaseline()
 
     def score_row(self, example: Mapping[str, Any], raw: str) -> dict[str, Any]:

@@ -1,0 +1,15 @@
+"""Teachers write the player's request for a sampled target (DESIGN §2, generate).
+
+A teacher sees the six hidden parameters and writes what a player might type;
+the pair (request, target) becomes training data. ``base`` says what a teacher
+is; the template teacher, the offline default, is ``template`` with one writer
+per language (``english``, ``japanese``) over the phrase banks and shared
+material of ``banks``. Its words are package data in ../data/teacher_*.txt.
+Remote teachers (the Mistral one) and the name -> teacher lookup live in
+pipeline.data, which builds on this package.
+"""
+
+from pipeline.tasks.hidden_params.teacher.base import LANGUAGES, Teacher, TeacherBatch, TeacherOutput
+from pipeline.tasks.hidden_params.teacher.template import TemplateTeacher
+
+__all__ = ["LANGUAGES", "Teacher", "TeacherBatch", "TeacherOutput", "TemplateTeacher"]
