@@ -11,7 +11,7 @@ from pipeline.data.jsonl import write_jsonl
 from pipeline.eval.runner import evaluate
 from pipeline.tasks.hidden_params import AXES, format_target
 from pipeline.tasks.predictors import Prediction
-from pipeline.tasks.registry import get_task, task_names
+from pipeline.tasks.registry import get_task
 from webapp.datasets.models import Dataset, FrozenEvalSet
 from webapp.evals.models import ABTest, EvalExample
 from webapp.evals.stages import EVAL_ROWS
@@ -316,12 +316,3 @@ def test_comparison_and_ab_pages_require_login(client):
     for name in ("compare", "compare_data", "ab_tests"):
         assert client.get(reverse(name))["Location"].startswith(reverse("login"))
 
-
-def test_the_comparison_and_ab_code_names_no_task_type():
-    """One code path: the views, forms, templates and scripts of these pages read everything from the task."""
-    files = [*ROOT.glob("webapp/evals/*.py"), *ROOT.glob("templates/evals/*.html"),
-             *(ROOT / "static/js" / name for name in ("compare.js", "ab.js", "charts.js"))]
-    pattern = re.compile("|".join([*task_names(), "flagship", "text_task", "FLAGSHIP_TASK",
-                                   r"pipeline\.tasks\.(?!registry\b)\w+"]))
-    named = {str(path.relative_to(ROOT)): pattern.findall(path.read_text(encoding="utf-8")) for path in files}
-    assert {path: found for path, found in named.items() if found} == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import pipeline.tasks.hidden_params as hidden_params
-from pipeline.data.quality_filter import detect_language, normalise
+from pipeline.tasks.text import detect_language, normalise
 
 AXES = ("energy", "warmth", "brightness", "acousticness", "complexity", "nostalgia")
 DIRECTIONS = {"high", "low"}

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from pipeline.data.jsonl import read_jsonl
-from pipeline.data.quality_filter import detect_language
+from pipeline.tasks.text import detect_language
 from pipeline.eval.predictors import build_predictor
 from pipeline.infer.model_cache import ModelCache
 from pipeline.tasks.predictors import Prediction, Predictor
