@@ -12,49 +12,16 @@ from __future__ import annotations
 import argparse
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pipeline.data.jsonl import write_jsonl
 from pipeline.data.teachers import LANGUAGES, Teacher, TeacherOutput, get_teacher, teacher_names
 from pipeline.tasks.hidden_params import AXES, VALUE_MAX, VALUE_MIN, constraints_for
+from pipeline.tasks.hidden_params.bands import Band
 
 LANGUAGE_CHOICES = (*LANGUAGES, "mixed")
 ProgressCallback = Callable[[int, int], None]
 LogCallback = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Band:
-    """Draw `axis` from [low, high] for a `share` of the rows instead of uniformly.
-
-    The loop uses this to ask for more data where the last model erred most.
-    """
-
-    axis: str
-    low: int
-    high: int
-    share: float
-
-    def __post_init__(self) -> None:
-        if self.axis not in AXES:
-            raise ValueError(f"unknown axis {self.axis!r}; expected one of {', '.join(AXES)}")
-        if not VALUE_MIN <= self.low <= self.high <= VALUE_MAX:
-            raise ValueError(f"band {self.low}-{self.high} must lie within {VALUE_MIN}-{VALUE_MAX}")
-        if not 0.0 < self.share <= 1.0:
-            raise ValueError(f"share must be in (0, 1], got {self.share}")
-
-    @classmethod
-    def parse(cls, spec: str | dict[str, Any]) -> Band:
-        """From a dict or the CLI form 'axis:low-high:share', e.g. 'energy:0-20:0.3'."""
-        if isinstance(spec, dict):
-            return cls(str(spec["axis"]), int(spec["low"]), int(spec["high"]), float(spec["share"]))
-        try:
-            axis, span, share = spec.split(":")
-            low, high = span.split("-")
-            return cls(axis, int(low), int(high), float(share))
-        except ValueError as exc:
-            raise ValueError(f"bad band {spec!r}: expected axis:low-high:share ({exc})") from None
 
 
 def sample_target(rng: random.Random, oversample: Sequence[Band] = ()) -> dict[str, int]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.tasks.hidden_params import metrics as vector_metrics
 from pipeline.tasks.hidden_params import schema
+from pipeline.tasks.hidden_params.bands import Band, worst_bands
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
 from pipeline.tasks.registry import (
     AnswerField,
@@ -18,10 +20,6 @@ from pipeline.tasks.registry import (
     TrainingPreset,
 )
 
-_LOWER_IS_BETTER = ("vector_mae", "mse_raw", "mse_norm", *(f"mae_{axis}" for axis in AXES))
-_HIGHER_IS_BETTER = ("json_valid_rate", "constraint_match_rate", "slot_exact_match", "intent_score_mean",
-                     *(f"bucket_acc_{axis}" for axis in AXES))
-
 
 class HiddenParamsTask(Task):
     name = schema.NAME
@@ -31,7 +29,7 @@ class HiddenParamsTask(Task):
     answer_key = "target"
     hashed_fields = ("request_text", "language", "target", "constraints")
     headline_metric = "vector_mae"
-    higher_is_better = {key: False for key in _LOWER_IS_BETTER} | {key: True for key in _HIGHER_IS_BETTER}
+    higher_is_better = dict(vector_metrics.METRICS)
     verdict_metrics = ("vector_mae", "mse_norm", "intent_score_mean")
     trainers = ("reg_head", "sft")
     default_trainer = "reg_head"
@@ -50,7 +48,7 @@ class HiddenParamsTask(Task):
     def generate(self, *, size: int, seed: int, language: str, teacher: str = "template",
                  oversample: Sequence[Mapping[str, Any]] = (), budget_usd: float | None = None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
-        from pipeline.data.generate_teacher_pairs import Band, generate_pairs
+        from pipeline.data.generate_teacher_pairs import generate_pairs
         from pipeline.data.teachers import get_teacher
         from pipeline.mistral import Budget
 
@@ -129,12 +127,10 @@ class HiddenParamsTask(Task):
         return RuleBaseline()
 
     def score_row(self, example: Mapping[str, Any], raw: str) -> dict[str, Any]:
-        from pipeline.eval.metrics import absolute_errors, intent_score
-
         target = schema.to_vector(example["target"])
         parsed = schema.parse(raw)
         predicted = parsed if parsed is not None else NEUTRAL
-        abs_errors = dict(zip(AXES, absolute_errors(target, predicted)))
+        abs_errors = dict(zip(AXES, vector_metrics.absolute_errors(target, predicted)))
         return {
             "target": dict(zip(AXES, target)),
             "constraints": list(example["constraints"] if "constraints" in example else schema.constraints_for(target)),
@@ -143,33 +139,14 @@ class HiddenParamsTask(Task):
             "abs_errors": abs_errors,
             "mean_abs_error": sum(abs_errors.values()) / len(AXES),
             "error": sum(abs_errors.values()) / len(AXES),
-            "intent_score": intent_score(target, predicted),
+            "intent_score": vector_metrics.intent_score(target, predicted),
         }
 
     def metrics(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
-        from pipeline.eval import metrics as m
-
-        if not rows:
-            raise ValueError("no examples to score")
-        targets = [schema.to_vector(row["target"]) for row in rows]
-        predicted = [schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL for row in rows]
-        values: dict[str, float | None] = {
-            "json_valid_rate": sum(1 for row in rows if row["valid"]) / len(rows),
-            "vector_mae": m.vector_mae(targets, predicted),
-            "mse_raw": m.mse_raw(targets, predicted),
-            "mse_norm": m.mse_norm(targets, predicted),
-            "constraint_match_rate": m.constraint_match_rate([row["constraints"] for row in rows], predicted),
-            "slot_exact_match": m.slot_exact_match(targets, predicted),
-            "intent_score_mean": m.intent_score_mean(targets, predicted),
-        }
-        values.update({f"mae_{axis}": value for axis, value in m.axis_mae(targets, predicted).items()})
-        values.update({f"bucket_acc_{axis}": value for axis, value in m.bucket_accuracy(targets, predicted).items()})
-        return values
+        return vector_metrics.row_metrics(rows)
 
     def error_bands(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         from dataclasses import asdict
-
-        from pipeline.eval.error_bands import worst_bands
 
         pairs = [(schema.to_vector(row["target"]), schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL)
                  for row in rows]
