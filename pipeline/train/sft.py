@@ -19,7 +19,7 @@ One file on purpose: Hugging Face Jobs runs this very script with ``uv run``
 the project it also resolves the bundled base model (``base_models``).
 
 Input: one JSON object a line, ``{"messages": [system, user, assistant]}`` (what
-``pipeline.tasks.hidden_params.chat_messages`` builds). Each example becomes a
+a task's ``chat_messages`` builds, e.g. ``pipeline.data.export.chat_record``). Each example becomes a
 prompt/completion pair, so TRL masks the loss to the completion (the
 assistant's answer and its end-of-turn token) for any chat template, including
 those without ``{% generation %}`` markers such as SmolLM2's.

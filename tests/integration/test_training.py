@@ -67,8 +67,8 @@ def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_
     import json
     from pathlib import Path
 
-    from pipeline.eval.run_eval import predictor_factory
-    from pipeline.tasks.hidden_params import parse
+    from pipeline.eval.predictors import build_predictor
+    from pipeline.tasks.hidden_params import TASK, parse
 
     dataset, _ = split_dataset
     refused = engineer_client.post(reverse("training_new"), {"dataset": dataset.pk, "backend": "reg_head",
@@ -86,7 +86,7 @@ def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_
     assert Metric.objects.filter(run=run, key="eval/vector_mae").count() == 2
     adapter = run.result["adapter_dir"]
     assert json.loads((Path(adapter) / "cls_head.json").read_text())["kind"] == "regression"
-    prediction = predictor_factory("fine_tuned", model_name=tiny_base, adapter=adapter).predict(["calm piano"])[0]
+    prediction = build_predictor(TASK, "fine_tuned", model_name=tiny_base, adapter=adapter).predict(["calm piano"])[0]
     assert parse(prediction.raw) is not None
 
 

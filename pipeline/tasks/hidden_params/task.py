@@ -48,8 +48,8 @@ class HiddenParamsTask(Task):
     def generate(self, *, size: int, seed: int, language: str, teacher: str = "template",
                  oversample: Sequence[Mapping[str, Any]] = (), budget_usd: float | None = None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
-        from pipeline.data.generate_teacher_pairs import generate_pairs
         from pipeline.data.teachers import get_teacher
+        from pipeline.tasks.hidden_params.generate import generate_pairs
         from pipeline.mistral import Budget
 
         writer = get_teacher("template" if teacher == "demo" else teacher)
@@ -91,20 +91,21 @@ class HiddenParamsTask(Task):
 
     def split(self, rows: Sequence[Row], seed: int,
               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[Row]]:
-        from pipeline.data.build_train_valid_test import split_rows
+        from pipeline.tasks.hidden_params.split import split_rows
 
         return split_rows(rows, seed, fractions)
 
     def split_stats(self, splits: Mapping[str, Sequence[Row]], dropped_by_reason: Mapping[str, int]) -> dict[str, Any]:
-        from pipeline.data.build_train_valid_test import split_stats
+        from pipeline.tasks.hidden_params.split import split_stats
 
         return split_stats(splits, dropped_by_reason)
 
     def split_files(self, name: str, rows: Sequence[Row]) -> dict[str, list[Row]]:
-        from pipeline.data.export import chat_record, prompt_completion_record
-
-        return {f"chat_{name}.jsonl": [chat_record(row) for row in rows],
-                f"prompt_completion_{name}.jsonl": [prompt_completion_record(row) for row in rows]}
+        """The chat exports the trainers and Mistral fine-tuning read (pipeline.data.export's formats)."""
+        chats = [self.chat_messages(row, True) for row in rows]
+        return {f"chat_{name}.jsonl": [{"messages": messages} for messages in chats],
+                f"prompt_completion_{name}.jsonl": [{"prompt": messages[:-1], "completion": messages[-1:]}
+                                                    for messages in chats]}
 
     # -- model input and output --------------------------------------------------------
 
