@@ -4,7 +4,8 @@ Every metric row names this hash, so two evaluations are comparable exactly when
 their hashes match. Freezing the same content again returns the existing set and
 never rewrites it.
 
-Run alone: python -m pipeline.data.generate_frozen_eval_set --test splits/test.jsonl --frozen-dir frozen/ [--task four_class]
+Run alone:
+    python -m pipeline.data.generate_frozen_eval_set --test splits/test.jsonl --frozen-dir frozen/ [--task four_class]
 """
 
 from __future__ import annotations

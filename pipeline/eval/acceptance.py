@@ -1,9 +1,10 @@
 """Acceptance criteria as data (DESIGN §7), and verdicts that say why.
 
 A criterion is a plain record so that the web app can store it as a row and
-let engineers edit it; `default_criteria` gives the §7 defaults. §7.2 ("better
-than prompt_baseline on vector_mae, mse_norm and intent_score_mean") becomes
-one row per metric, so each comparison gets its own pass/fail and reason.
+let engineers edit it; `default_criteria(task)` gives the §7 defaults. §7.2
+("better than prompt_baseline on" each of the task's verdict metrics, e.g. the
+flagship's vector_mae, mse_norm and intent_score_mean) becomes one row per
+metric, so each comparison gets its own pass/fail and reason.
 
 Every verdict carries a human-readable reason with the numbers. Missing data
 never passes: a criterion that cannot be checked is failed and the reason says
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pipeline.eval.metrics import loop_completion_rate
+from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task
 
 LOOP_METRIC = "loop_completion_rate"
 TRACKING_METRIC = "tracking_complete"
@@ -115,31 +117,15 @@ class Verdict:
         return {"criterion": self.criterion.to_dict(), "passed": self.passed, "reason": self.reason}
 
 
-def default_criteria() -> list[Criterion]:
-    """The defaults of DESIGN §7, one row per checked number."""
-    better = [
-        Criterion(
-            key=f"beats_prompt_baseline_{metric}",
-            metric=metric,
-            comparator="better_than_baseline",
-            applies_to="fine_tuned",
-            baseline="prompt_baseline",
-            direction=direction,
-            description=f"§7.2: fine_tuned {'below' if direction == 'lower' else 'above'} prompt_baseline on "
-            f"{metric}, on the same frozen eval set",
-        )
-        for metric, direction in (("vector_mae", "lower"), ("mse_norm", "lower"), ("intent_score_mean", "higher"))
-    ]
+def default_criteria(task: Task | None = None) -> list[Criterion]:
+    """The defaults of DESIGN §7, one row per checked number: the task's own (``task.default_criteria()``: readable
+    output, fine_tuned beating prompt_baseline on each verdict metric), then the loop's and the tracking's.
+
+    Without a task, the registry's default task's.
+    """
+    task = task or get_task(DEFAULT_TASK)
     return [
-        Criterion(
-            key="json_valid_rate",
-            metric="json_valid_rate",
-            comparator=">=",
-            threshold=0.98,
-            applies_to="fine_tuned",
-            description="§7.1: the fine-tuned model's output parses strictly at least 98% of the time",
-        ),
-        *better,
+        *(Criterion(**asdict(spec)) for spec in task.default_criteria()),
         Criterion(
             key="loop_completion",
             metric=LOOP_METRIC,

@@ -91,4 +91,5 @@ def _remote(task: Task, model_name: str | None, adapter: str | None, decode: str
     given = [name for name, value in {"adapter": adapter, "decode": decode}.items() if value is not None]
     if given:
         raise ValueError(f"remote takes no {' or '.join(given)}: the model runs on Mistral's servers")
-    return MistralPredictor(model_name, client_from_env(), task=task, few_shot=few_shot_examples(few_shot_rows, k, seed))
+    return MistralPredictor(model_name, client_from_env(), task=task,
+                            few_shot=few_shot_examples(few_shot_rows, k, seed))

@@ -89,10 +89,13 @@ def output_fields(task: Task) -> tuple[AnswerField, ...]:
 
 
 def _ranges(fields: Sequence[AnswerField] | None, count: int) -> list[tuple[int, int]]:
-    return [(f.low, f.high) for f in fields] if fields is not None else [(_DEFAULT_FIELD.low, _DEFAULT_FIELD.high)] * count
+    if fields is not None:
+        return [(f.low, f.high) for f in fields]
+    return [(_DEFAULT_FIELD.low, _DEFAULT_FIELD.high)] * count
 
 
-def read_regression_jsonl(path: str | os.PathLike[str], task: Task | None = None) -> list[tuple[str, tuple[int, ...]]]:
+def read_regression_jsonl(path: str | os.PathLike[str],
+                          task: Task | None = None) -> list[tuple[str, tuple[int, ...]]]:
     """(text, one value per head output) pairs from a task's split file; a ValueError names the file, line and
     problem. The answer may also stand at the top level of a row."""
     task = task or head_task(None, TRAINER)
@@ -128,7 +131,8 @@ def _example(task: Task, obj: Any, keys: Sequence[str]) -> tuple[str, tuple[int,
 
 def to_labels(values: Sequence[int], fields: Sequence[AnswerField] | None = None) -> list[float]:
     """Values -> the head's targets, -1 .. 1 over each field's range (default 0-100)."""
-    return [(value - (low + high) / 2) / ((high - low) / 2) for value, (low, high) in zip(values, _ranges(fields, len(values)))]
+    return [(value - (low + high) / 2) / ((high - low) / 2)
+            for value, (low, high) in zip(values, _ranges(fields, len(values)))]
 
 
 def from_outputs(outputs: Sequence[float], fields: Sequence[AnswerField] | None = None) -> tuple[int, ...]:

@@ -64,7 +64,8 @@ def test_a_garbage_predictor_gets_no_valid_json_and_exactly_the_neutral_errors()
 def test_it_predicts_in_batches_after_one_warmup_request_and_reports_progress():
     predictor = Recording(format_target((50,) * 6))
     progress = []
-    evaluate(TASK, predictor, examples() * 2, batch_size=4, on_progress=lambda done, total: progress.append((done, total)))
+    evaluate(TASK, predictor, examples() * 2, batch_size=4,
+             on_progress=lambda done, total: progress.append((done, total)))
     assert [len(batch) for batch in predictor.batches] == [1, 4, 2]
     assert progress == [(4, 6), (6, 6)]
 

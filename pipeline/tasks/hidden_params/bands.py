@@ -62,7 +62,8 @@ def worst_bands(
         for axis, want, got in zip(AXES, target, predicted):
             errors[(axis, bucket(want))].append(abs(want - got))
     ranked = sorted(
-        ((sum(values) / len(values), axis, cell) for (axis, cell), values in errors.items() if len(values) >= min_examples),
+        ((sum(values) / len(values), axis, cell) for (axis, cell), values in errors.items()
+         if len(values) >= min_examples),
         reverse=True,
     )
     bands = []

@@ -45,12 +45,14 @@ def histogram(values: Sequence[int], bins: int = HISTOGRAM_BINS) -> list[int]:
     return counts
 
 
-def split_stats(splits: Mapping[str, Sequence[dict[str, Any]]], dropped_by_reason: Mapping[str, int]) -> dict[str, Any]:
+def split_stats(splits: Mapping[str, Sequence[dict[str, Any]]],
+                dropped_by_reason: Mapping[str, int]) -> dict[str, Any]:
     all_rows = [row for name in SPLITS for row in splits[name]]
     return {
         "counts": {name: len(splits[name]) for name in SPLITS} | {"total": len(all_rows)},
         "languages": {name: dict(Counter(row.get("language", "en") for row in splits[name])) for name in SPLITS},
-        "histogram_bins": [[int(i * 100 / HISTOGRAM_BINS), int((i + 1) * 100 / HISTOGRAM_BINS)] for i in range(HISTOGRAM_BINS)],
+        "histogram_bins": [[int(i * 100 / HISTOGRAM_BINS), int((i + 1) * 100 / HISTOGRAM_BINS)]
+                           for i in range(HISTOGRAM_BINS)],
         "histograms": {
             name: {axis: histogram([row["target"][axis] for row in splits[name]]) for axis in AXES} for name in SPLITS
         }
