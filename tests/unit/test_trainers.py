@@ -16,7 +16,8 @@ def test_every_trainer_has_a_config_a_train_function_and_the_files_it_reads():
     assert set(TRAINERS) == {"sft", "reg_head", "cls_head"} == set(PARSERS)
     assert TRAINERS["sft"].split_file.format(split="train") == "chat_train.jsonl"
     assert TRAINERS["reg_head"].split_file.format(split="valid") == "valid.jsonl"
-    assert (TRAINERS["cls_head"].config_class, TRAINERS["cls_head"].train) == (cls_head.ClsHeadRunConfig, cls_head.train)
+    head = TRAINERS["cls_head"]
+    assert (head.config_class, head.train) == (cls_head.ClsHeadRunConfig, cls_head.train)
     with pytest.raises(ValueError, match="unknown trainer"):
         get_trainer("svm")
 
