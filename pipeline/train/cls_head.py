@@ -415,7 +415,9 @@ def head_run_card(config: LoRARunConfig, model_path: str, result: TrainResult, l
         **base_run_card(config, model_path, result, versions),
         "trainer": trainer,
         **extra,
-        "final_eval_scores": {key: last_logged(log_history, f"eval_{key}") for key in scores},
+        # Scores the valid set leaves undefined (e.g. latency, measured on a served model) were never logged.
+        "final_eval_scores": {key: value for key in scores
+                              if (value := last_logged(log_history, f"eval_{key}")) is not None},
     }
 
 
