@@ -28,11 +28,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline.data.generate_teacher_pairs import generate_pairs  # noqa: E402
+from pipeline.tasks.hidden_params.generate import generate_pairs  # noqa: E402
 from pipeline.data.jsonl import read_jsonl  # noqa: E402
 from pipeline.tasks.predictors import Prediction  # noqa: E402
 from pipeline.infer.hf import HFPredictor, LoadedModel, few_shot_examples, load_model  # noqa: E402
-from pipeline.tasks.hidden_params import parse  # noqa: E402
+from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task  # noqa: E402
 from pipeline.train.base_models import DEFAULT_BASE_MODEL, resolve_base_model  # noqa: E402
 
 CONFIGS = (
@@ -63,10 +63,10 @@ def percentile(values: list[float], q: float) -> float:
     return float(numpy.percentile(values, q))
 
 
-def build_predictors(loaded: LoadedModel, shots: list) -> dict[str, HFPredictor]:
+def build_predictors(loaded: LoadedModel, task: Task, shots: list) -> dict[str, HFPredictor]:
     name = "fine_tuned" if loaded.adapter else "prompt_baseline"
     return {
-        label: HFPredictor(loaded, name, few_shot=shots, decode=mode, prefix_cache=cached)
+        label: HFPredictor(loaded, name, task, few_shot=shots, decode=mode, prefix_cache=cached)
         for label, mode, cached in CONFIGS
     }
 
@@ -86,6 +86,7 @@ def main() -> None:
 
     import torch
 
+    task = get_task(DEFAULT_TASK)  # the flagship: the task whose answer constrained decoding forces
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.requests:
@@ -99,7 +100,7 @@ def main() -> None:
         if args.tiny:
             model_name = tiny_model_dir(Path(scratch) / "tiny", resolve_base_model(args.model_name))
         loaded = load_model(model_name, args.adapter)
-        predictors = build_predictors(loaded, shots)
+        predictors = build_predictors(loaded, task, shots)
         for predictor in predictors.values():
             predictor.predict(texts[: args.warmup])
         results: dict[str, list[Prediction]] = {label: [] for label in predictors}
@@ -121,7 +122,7 @@ def main() -> None:
         row = (percentile(latencies, 50), percentile(latencies, 95),
                sum(p.tokens_decoded for p in predictions) / len(predictions))
         baseline = baseline or row
-        valid = sum(parse(p.raw) is not None for p in predictions) / len(predictions)
+        valid = sum(task.parse(p.raw) is not None for p in predictions) / len(predictions)
         print(f"{label:<32}{row[0]:>9.0f}{row[1]:>9.0f}{row[2]:>12.1f}"
               f"{row[0] / baseline[0]:>9.2f}{row[1] / baseline[1]:>9.2f}{row[2] / baseline[2]:>12.2f}{valid:>12.2f}")
     cached_p95 = percentile([p.latency_ms for p in results[CONFIGS[2][0]]], 95)

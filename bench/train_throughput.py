@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.data.export import chat_record  # noqa: E402
-from pipeline.data.generate_teacher_pairs import generate_pairs  # noqa: E402
+from pipeline.tasks.hidden_params import TASK  # noqa: E402
+from pipeline.tasks.hidden_params.generate import generate_pairs  # noqa: E402
 from pipeline.data.jsonl import write_jsonl  # noqa: E402
 from pipeline.train.base_models import DEFAULT_BASE_MODEL, resolve_base_model  # noqa: E402
 from pipeline.train.sft import SFTRunConfig, TrainResult, train  # noqa: E402
@@ -64,7 +65,7 @@ def main() -> None:
         if args.tiny:
             model_path = tiny_model(root / "tiny", model_path)
         rows = generate_pairs(args.examples, seed=args.seed, language="mixed")
-        train_file = write_jsonl(root / "chat_train.jsonl", (chat_record(row) for row in rows))
+        train_file = write_jsonl(root / "chat_train.jsonl", (chat_record(TASK, row) for row in rows))
 
         results = {mode: run(mode, model_path, train_file, root, args) for mode in ("padding", "packing")}
 

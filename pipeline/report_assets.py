@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pipeline.eval.metrics import METRIC_KEYS, lower_is_better
+from pipeline.eval.metrics import lower_is_better, ordered_metric_keys
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
@@ -66,9 +66,10 @@ def predictors(loop: Mapping[str, Any]) -> list[str]:
 
 
 def metric_keys(loop: Mapping[str, Any]) -> list[str]:
-    """The metrics present anywhere in the loop: DESIGN §6 order first, then the rest sorted."""
+    """The metrics present anywhere in the loop: the tasks' order first (DESIGN §6's for the flagship), then the
+    rest sorted."""
     present = {key for cycle in loop["cycles"] for values in cycle.get("metrics", {}).values() for key in values}
-    return [key for key in METRIC_KEYS if key in present] + sorted(present - set(METRIC_KEYS))
+    return ordered_metric_keys(present)
 
 
 def metric_title(key: str) -> str:

@@ -4,7 +4,8 @@ Every metric row names this hash, so two evaluations are comparable exactly when
 their hashes match. Freezing the same content again returns the existing set and
 never rewrites it.
 
-Run alone: python -m pipeline.data.generate_frozen_eval_set --test splits/test.jsonl --frozen-dir frozen/
+Run alone:
+    python -m pipeline.data.generate_frozen_eval_set --test splits/test.jsonl --frozen-dir frozen/ [--task four_class]
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 
 from pipeline.data.jsonl import dumps, read_jsonl
 from pipeline.data.quality_filter import NearDuplicateIndex
+from pipeline.tasks.registry import DEFAULT_TASK, get_task, task_names
 
-# Only what defines an eval example goes into the hash; ids and usage do not.
-HASHED_FIELDS = ("request_text", "language", "target", "constraints")
-# Rows of the other task types (pipeline.tasks.registry) are defined by all their keys: pass ``fields=ALL_FIELDS``.
+# Only what defines an eval example goes into the hash; ids and usage do not. A task says which keys those are
+# (``task.hashed_fields``); these are the default task's, the default of the functions below for the sets frozen
+# before tasks said so. ``ALL_FIELDS``: every key of a row.
+HASHED_FIELDS = get_task(DEFAULT_TASK).hashed_fields
 ALL_FIELDS = None
 Fields = Sequence[str] | None
 
@@ -95,10 +98,11 @@ def near_duplicates_against(test_rows: Sequence[dict[str, Any]], train_rows: Seq
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=task_names(), default=DEFAULT_TASK, help="task type (default: %(default)s)")
     parser.add_argument("--test", required=True, help="test split JSONL")
     parser.add_argument("--frozen-dir", required=True)
     args = parser.parse_args(argv)
-    frozen = freeze(read_jsonl(args.test), args.frozen_dir)
+    frozen = freeze(read_jsonl(args.test), args.frozen_dir, get_task(args.task).hashed_fields)
     verb = "froze" if frozen.created else "already frozen:"
     print(f"{verb} {frozen.size} examples as {frozen.content_hash} at {frozen.path}")
 

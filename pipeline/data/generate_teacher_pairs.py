@@ -1,171 +1,44 @@
-"""Stage 1 (generate): sample target vectors, have a teacher write the request.
+"""Stage 1 (generate): a task's generator writes new rows (the seed's `generate_teacher_pairs`).
 
 Run alone: python -m pipeline.data.generate_teacher_pairs --size 2000 --out pairs.jsonl
+           python -m pipeline.data.generate_teacher_pairs --task four_class --size 500 --out rows.jsonl
 
-A teacher with ``write_many`` (the Mistral teacher) gets every target at once
-and writes them concurrently; it may stop early (budget spent, API failing),
-in which case fewer rows come back and ``on_log`` is told why.
+The task decides what a row is and who writes it (``task.generate``, its
+``teachers``); --oversample passes the task's error bands through (for the
+six-parameter task "axis:low-high:share", e.g. energy:0-20:0.3).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from pipeline.data.jsonl import write_jsonl
-from pipeline.data.teachers import get_teacher, teacher_names
-from pipeline.tasks.hidden_params.teacher import LANGUAGES, Teacher, TeacherOutput
-from pipeline.tasks.hidden_params import AXES, VALUE_MAX, VALUE_MIN, constraints_for
-
-LANGUAGE_CHOICES = (*LANGUAGES, "mixed")
-ProgressCallback = Callable[[int, int], None]
-LogCallback = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Band:
-    """Draw `axis` from [low, high] for a `share` of the rows instead of uniformly.
-
-    The loop uses this to ask for more data where the last model erred most.
-    """
-
-    axis: str
-    low: int
-    high: int
-    share: float
-
-    def __post_init__(self) -> None:
-        if self.axis not in AXES:
-            raise ValueError(f"unknown axis {self.axis!r}; expected one of {', '.join(AXES)}")
-        if not VALUE_MIN <= self.low <= self.high <= VALUE_MAX:
-            raise ValueError(f"band {self.low}-{self.high} must lie within {VALUE_MIN}-{VALUE_MAX}")
-        if not 0.0 < self.share <= 1.0:
-            raise ValueError(f"share must be in (0, 1], got {self.share}")
-
-    @classmethod
-    def parse(cls, spec: str | dict[str, Any]) -> Band:
-        """From a dict or the CLI form 'axis:low-high:share', e.g. 'energy:0-20:0.3'."""
-        if isinstance(spec, dict):
-            return cls(str(spec["axis"]), int(spec["low"]), int(spec["high"]), float(spec["share"]))
-        try:
-            axis, span, share = spec.split(":")
-            low, high = span.split("-")
-            return cls(axis, int(low), int(high), float(share))
-        except ValueError as exc:
-            raise ValueError(f"bad band {spec!r}: expected axis:low-high:share ({exc})") from None
-
-
-def sample_target(rng: random.Random, oversample: Sequence[Band] = ()) -> dict[str, int]:
-    target = {axis: rng.randint(VALUE_MIN, VALUE_MAX) for axis in AXES}
-    for band in oversample:
-        if rng.random() < band.share:
-            target[band.axis] = rng.randint(band.low, band.high)
-    return target
-
-
-def generate_pairs(
-    size: int,
-    seed: int,
-    language: str = "en",
-    teacher: Teacher | None = None,
-    oversample: Sequence[Band] = (),
-    on_progress: ProgressCallback | None = None,
-    on_log: LogCallback | None = None,
-) -> list[dict[str, Any]]:
-    """Up to `size` rows of {id, request_text, language, target, constraints, teacher, usage}.
-
-    Fewer only when a batch teacher stops early: `on_log` then gets one line
-    with the reason; a teacher that wrote nothing at all raises RuntimeError.
-    """
-    if size < 1:
-        raise ValueError(f"size must be at least 1, got {size}")
-    if language not in LANGUAGE_CHOICES:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGE_CHOICES)}, got {language!r}")
-    teacher = teacher or get_teacher("template")
-    rng = random.Random(seed)
-    step = max(1, size // 100)
-    if hasattr(teacher, "write_many"):
-        return _generate_in_batch(teacher, size, rng, language, oversample, step, on_progress, on_log)
-    rows = []
-    for index in range(size):
-        row_language = rng.choice(LANGUAGES) if language == "mixed" else language
-        target = sample_target(rng, oversample)
-        output = teacher.write(target, row_language, rng)
-        rows.append(_row(index, output, row_language, target, teacher.name))
-        if on_progress and (index + 1 == size or (index + 1) % step == 0):
-            on_progress(index + 1, size)
-    return rows
-
-
-def _row(index: int, output: TeacherOutput, language: str, target: dict[str, int], teacher: str) -> dict[str, Any]:
-    return {
-        "id": f"g{index:06d}",
-        "request_text": output.text,
-        "language": language,
-        "target": target,
-        "constraints": constraints_for(target),
-        "teacher": teacher,
-        "usage": output.usage,
-    }
-
-
-def _generate_in_batch(
-    teacher: Any,
-    size: int,
-    rng: random.Random,
-    language: str,
-    oversample: Sequence[Band],
-    step: int,
-    on_progress: ProgressCallback | None,
-    on_log: LogCallback | None,
-) -> list[dict[str, Any]]:
-    """Sample every target first (each with its own seeded rng), then let the teacher write them all.
-
-    A row keeps the id of its slot, so the ids of a run that stopped early
-    still name the same targets as a complete run with the same seed.
-    """
-    slots = []
-    for _ in range(size):
-        row_language = rng.choice(LANGUAGES) if language == "mixed" else language
-        slots.append((sample_target(rng, oversample), row_language, random.Random(rng.getrandbits(64))))
-
-    def progress(done: int, total: int) -> None:
-        if on_progress and (done == total or done % step == 0):
-            on_progress(done, total)
-
-    batch = teacher.write_many(slots, on_progress=progress, on_log=on_log)
-    rows = [
-        _row(index, output, row_language, target, teacher.name)
-        for index, ((target, row_language, _), output) in enumerate(zip(slots, batch.outputs))
-        if output is not None
-    ]
-    if batch.stopped_reason:
-        if not rows:
-            raise RuntimeError(f"the {teacher.name} teacher wrote no pairs: {batch.stopped_reason}")
-        if on_log:
-            on_log(f"the {teacher.name} teacher stopped after {len(rows)} of {size} pairs: {batch.stopped_reason}")
-    return rows
+from pipeline.tasks.registry import DEFAULT_TASK, get_task, task_names
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2000, help="pairs to generate (default 2000)")
+    parser.add_argument("--task", choices=task_names(), default=DEFAULT_TASK, help="task type (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=2000, help="rows to generate (default 2000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--language", choices=LANGUAGE_CHOICES, default="en")
-    parser.add_argument("--teacher", default="template", choices=teacher_names(), help="default: template (offline)")
-    parser.add_argument("--oversample", action="append", default=[], metavar="AXIS:LOW-HIGH:SHARE")
+    parser.add_argument("--language", default="en", help="one of the task's languages, or mixed")
+    parser.add_argument("--teacher", help="one of the task's teachers (default: its first, offline)")
+    parser.add_argument("--oversample", action="append", default=[], metavar="BAND",
+                        help="an error band of the task, repeatable")
     parser.add_argument("--out", required=True, help="output JSONL path")
     args = parser.parse_args(argv)
+    task = get_task(args.task)
+    teacher = args.teacher or task.teachers[0]
+    if teacher not in task.teachers:
+        parser.error(f"--teacher must be one of {', '.join(task.teachers)} for {task.name}, got {teacher!r}")
     try:
-        bands = [Band.parse(spec) for spec in args.oversample]
-        rows = generate_pairs(args.size, args.seed, args.language, get_teacher(args.teacher), bands, on_log=print)
+        generated = task.generate(size=args.size, seed=args.seed, language=args.language, teacher=teacher,
+                                  oversample=args.oversample, on_log=print)
     except ValueError as exc:
         parser.error(str(exc))
-    write_jsonl(args.out, rows)
-    print(f"wrote {len(rows)} pairs to {args.out}")
+    write_jsonl(args.out, generated.rows)
+    print(f"wrote {len(generated.rows)} rows to {args.out}")
 
 
 if __name__ == "__main__":

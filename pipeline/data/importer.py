@@ -1,9 +1,8 @@
-"""Import an existing JSONL dataset (request_text + the six targets, or the rows of another task type).
+"""Import an existing JSONL dataset of any task type (e.g. request_text + the six targets).
 
 All or nothing: every bad line is reported by number and reason, and a file with
-any bad line yields no rows, so a half-imported dataset can never exist. The
-other task types (pipeline.tasks.registry) validate each object with their own
-``validate_row``.
+any bad line yields no rows, so a half-imported dataset can never exist. Each
+task (pipeline.tasks.registry) validates an object with its own ``validate_row``.
 
 Run alone (validation only): python -m pipeline.data.importer data.jsonl [--task four_class]
 """
@@ -15,11 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pipeline.tasks.text import detect_language
-from pipeline.tasks.hidden_params.teacher import LANGUAGES
-from pipeline.tasks.hidden_params import NAME as FLAGSHIP_TASK
-from pipeline.tasks.hidden_params import constraints_for, record_from_json
-from pipeline.tasks.registry import get_task, task_names
+from pipeline.tasks.registry import DEFAULT_TASK, get_task, task_names
 
 
 class ImportFailed(ValueError):
@@ -32,31 +27,16 @@ class ImportFailed(ValueError):
         super().__init__(shown + (" (more errors not shown)" if truncated else ""))
 
 
-def flagship_row(obj: Any, number: int) -> dict[str, Any]:
-    """One object of a six-parameter import -> a row; ValueError naming the problem."""
-    text, target = record_from_json(obj)
-    language = obj.get("language") or detect_language(text)
-    if language not in LANGUAGES:
-        raise ValueError(f'"language" must be one of {", ".join(LANGUAGES)}, got {language!r}')
-    return {
-        "id": f"i{number:06d}",
-        "request_text": text,
-        "language": language,
-        "target": target,
-        "constraints": constraints_for(target),
-        "teacher": "import",
-        "usage": {},
-    }
-
-
 def row_maker(task: str) -> Callable[[Any, int], dict[str, Any]]:
-    """How one imported object becomes a row of `task`: the flagship's rule, or the text task's validate_row."""
-    return flagship_row if task == FLAGSHIP_TASK else get_task(task).validate_row
+    """How one imported object becomes a row of `task`: the task's validate_row."""
+    return get_task(task).validate_row
 
 
 def parse_import(lines: Iterable[bytes | str], max_errors: int = 20,
-                 make_row: Callable[[Any, int], dict[str, Any]] = flagship_row) -> list[dict[str, Any]]:
-    """Every line through ``make_row(object, line number)``; the rows, or ImportFailed naming every bad line."""
+                 make_row: Callable[[Any, int], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every line through ``make_row(object, line number)`` (default: the default task's validate_row); the rows,
+    or ImportFailed naming every bad line."""
+    make_row = make_row or row_maker(DEFAULT_TASK)
     rows: list[dict[str, Any]] = []
     errors: list[tuple[int, str]] = []
     truncated = False
@@ -90,7 +70,7 @@ def parse_import(lines: Iterable[bytes | str], max_errors: int = 20,
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
-    parser.add_argument("--task", choices=[FLAGSHIP_TASK, *task_names()], default=FLAGSHIP_TASK,
+    parser.add_argument("--task", choices=task_names(), default=DEFAULT_TASK,
                         help="the task type whose rows the file holds (default: %(default)s)")
     args = parser.parse_args(argv)
     with open(args.path, "rb") as handle:

@@ -1,9 +1,10 @@
 """Acceptance criteria as data (DESIGN §7), and verdicts that say why.
 
 A criterion is a plain record so that the web app can store it as a row and
-let engineers edit it; `default_criteria` gives the §7 defaults. §7.2 ("better
-than prompt_baseline on vector_mae, mse_norm and intent_score_mean") becomes
-one row per metric, so each comparison gets its own pass/fail and reason.
+let engineers edit it; `default_criteria(task)` gives the §7 defaults. §7.2
+("better than prompt_baseline on" each of the task's verdict metrics, e.g. the
+flagship's vector_mae, mse_norm and intent_score_mean) becomes one row per
+metric, so each comparison gets its own pass/fail and reason.
 
 Every verdict carries a human-readable reason with the numbers. Missing data
 never passes: a criterion that cannot be checked is failed and the reason says

@@ -16,15 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.data.jsonl import read_json, write_json
-from pipeline.eval.metrics import METRIC_KEYS, lower_is_better
-from pipeline.tasks.hidden_params import AXES
-
-TABLE_KEYS: tuple[str, ...] = (
-    *METRIC_KEYS,
-    *(f"mae_{axis}" for axis in AXES),
-    *(f"bucket_acc_{axis}" for axis in AXES),
-    "n_examples",
-)
+from pipeline.eval.metrics import COUNT_KEY, lower_is_better, ordered_metric_keys
+from pipeline.tasks.registry import Task, get_task, task_names
 
 
 def metrics_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -68,11 +61,21 @@ def _cell(value: float | None) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
+def runs_task(runs: Sequence[Mapping[str, Any]]) -> Task | None:
+    """The task every run names in its provenance, if they agree on a registered one (files written before
+    evaluations named their task name none)."""
+    names = {run["provenance"].get("task") for run in runs} - {None}
+    if len(names) == 1 and (name := names.pop()) in task_names():
+        return get_task(name)
+    return None
+
+
 def format_table(runs: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text table, one column per run; ↓/↑ marks which way is better."""
+    """A plain-text table, one column per run, metrics in the task's order; ↓/↑ marks which way is better."""
     labels = column_labels(runs)
-    keys = [key for key in TABLE_KEYS if any(key in run["metrics"] for run in runs)]
-    names = [key if key == "n_examples" else f"{key} {'↓' if lower_is_better(key) else '↑'}" for key in keys]
+    task = runs_task(runs)
+    keys = ordered_metric_keys({key for run in runs for key in run["metrics"]}, task)
+    names = [key if key == COUNT_KEY else f"{key} {'↓' if lower_is_better(key, task) else '↑'}" for key in keys]
     width = max(len(name) for name in names)
     widths = [max(len(label), 10) for label in labels]
     lines = ["  ".join([" " * width, *(label.rjust(w) for label, w in zip(labels, widths))])]

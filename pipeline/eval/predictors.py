@@ -67,19 +67,17 @@ def build_predictor(
 
     model_name = model_name or DEFAULT_BASE_MODEL
     if mode == "fine_tuned" and is_head_adapter(adapter):
-        return HeadPredictor(model_name, adapter)  # one forward pass: there is no decoding to choose
+        return HeadPredictor(model_name, adapter, task=task)  # one forward pass: there is no decoding to choose
     loaded = hf.load_model(model_name, adapter)
-    if task.constrained_decoding:
-        options = {"decode": decode} if decode else {}
-        if mode == "fine_tuned":
-            return hf.fine_tuned(loaded, **options)
-        return hf.prompt_baseline(loaded, hf.few_shot_examples(few_shot_rows, k, seed), **options)
-    from pipeline.infer.task_chat import TaskChatPredictor, answer_token_budget
-    from pipeline.tasks.registry import render_chats
+    options: dict[str, Any] = {"decode": decode, "train_mode": train_mode}
+    if not task.constrained_decoding:
+        from pipeline.tasks.registry import render_chats
 
-    chats, _ = render_chats(task, train_rows, train_mode)
-    budget = answer_token_budget(loaded, [chat["messages"][-1]["content"] for chat in chats])
-    return TaskChatPredictor(loaded, mode, task, train_mode, budget)
+        chats, _ = render_chats(task, train_rows, train_mode)
+        options["max_new_tokens"] = hf.answer_token_budget(loaded, [chat["messages"][-1]["content"] for chat in chats])
+    if mode == "fine_tuned":
+        return hf.fine_tuned(loaded, task, **options)
+    return hf.prompt_baseline(loaded, task, hf.few_shot_examples(few_shot_rows, k, seed), **options)
 
 
 def _remote(task: Task, model_name: str | None, adapter: str | None, decode: str | None,
@@ -93,4 +91,5 @@ def _remote(task: Task, model_name: str | None, adapter: str | None, decode: str
     given = [name for name, value in {"adapter": adapter, "decode": decode}.items() if value is not None]
     if given:
         raise ValueError(f"remote takes no {' or '.join(given)}: the model runs on Mistral's servers")
-    return MistralPredictor(model_name, client_from_env(), few_shot=few_shot_examples(few_shot_rows, k, seed))
+    return MistralPredictor(model_name, client_from_env(), task=task,
+                            few_shot=few_shot_examples(few_shot_rows, k, seed))

@@ -1,11 +1,20 @@
-"""Evaluate one predictor on a frozen eval set (the seed's `run_eval`).
+"""Evaluate one predictor of any task on a frozen eval set (the seed's `run_eval`).
 
 Run alone:
     python -m pipeline.eval.run_eval --mode rule_baseline --eval-set frozen/<hash>.jsonl --out results/rule.jsonl
+    python -m pipeline.eval.run_eval --task four_class --mode fine_tuned --adapter runs/7/adapter \\
+        --eval-set frozen/<hash>.jsonl --out results/tuned.jsonl
 
-Writes one JSONL row per example to --out and {"provenance", "metrics"} to
---metrics-out (default: <out>.metrics.json, e.g. results/rule.metrics.json),
-which `aggregate_metrics` reads. --mode defaults to $EVAL_MODE.
+Writes one JSONL row per example to --out and {"provenance", "metrics",
+"charts"} to --metrics-out (default: <out>.metrics.json, e.g.
+results/rule.metrics.json), which `aggregate_metrics` reads. --task defaults
+to the registry's default task, --mode to $EVAL_MODE.
+
+--preset names a training preset of the task: its params shape the prompts as
+they shaped training (a train mode, retrieved context). --train-file (the train
+split) gives the prompt baseline its solved examples (--few-shot is the seed's
+name for it) and sizes a free generation's token budget. An adapter with a
+trained head (its `cls_head.json`) is served in one forward pass.
 
 --mode remote evaluates a Mistral chat model (--model-name is its id, e.g.
 mistral-small-latest) with MISTRAL_API_KEY and the optional MISTRAL_SERVER_URL;
@@ -21,80 +30,9 @@ from pathlib import Path
 
 from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.metrics import CostModel
-from pipeline.eval.runner import EvalResult, run_eval
-from pipeline.tasks.predictors import Predictor
-from pipeline.tasks.hidden_params.rules import RuleBaseline
-
-MODES = ("rule_baseline", "prompt_baseline", "fine_tuned", "remote")
-DECODE_MODES = ("free", "constrained", "expected")
-DEFAULT_FEW_SHOT_K = 4
-
-
-def predictor_factory(
-    mode: str,
-    *,
-    model_name: str | None = None,
-    adapter: str | None = None,
-    decode: str | None = None,
-    few_shot_path: str | Path | None = None,
-    few_shot_k: int = DEFAULT_FEW_SHOT_K,
-    seed: int = 0,
-) -> Predictor:
-    """The predictor of a mode, built from plain options (CLI flags or a run row's params).
-
-    prompt_baseline shows the base model `few_shot_k` examples drawn (seeded)
-    from the train split at `few_shot_path`; fine_tuned is the base model with
-    `adapter` merged. Both load weights, so build one per evaluation and reuse it.
-    remote is the Mistral model `model_name` over the API (few-shot as for
-    prompt_baseline), keyed by MISTRAL_API_KEY.
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "remote":
-        return _remote_predictor(model_name, adapter, decode, few_shot_path, few_shot_k, seed)
-    if mode == "rule_baseline":
-        model_options = {"model_name": model_name, "adapter": adapter, "decode": decode, "few_shot_path": few_shot_path}
-        given = [name for name, value in model_options.items() if value is not None]
-        if given:
-            raise ValueError(f"rule_baseline takes no model options, got {', '.join(given)}")
-        return RuleBaseline()
-    if mode == "fine_tuned" and not adapter:
-        raise ValueError("fine_tuned needs an adapter")
-    from pipeline.infer import hf  # imported here: the rule baseline and --help need no torch
-    from pipeline.infer.cls_head import HeadPredictor, is_head_adapter
-    from pipeline.train.base_models import DEFAULT_BASE_MODEL
-
-    if mode == "fine_tuned" and is_head_adapter(adapter):
-        # A regression head answers in one forward pass: there is no decoding to choose.
-        return HeadPredictor(model_name or DEFAULT_BASE_MODEL, adapter)
-
-    loaded = hf.load_model(model_name or DEFAULT_BASE_MODEL, adapter)
-    options = {"decode": decode} if decode else {}
-    if mode == "fine_tuned":
-        return hf.fine_tuned(loaded, **options)
-    examples = hf.few_shot_examples(read_jsonl(few_shot_path), few_shot_k, seed) if few_shot_path else []
-    return hf.prompt_baseline(loaded, examples, **options)
-
-
-def _remote_predictor(
-    model_name: str | None,
-    adapter: str | None,
-    decode: str | None,
-    few_shot_path: str | Path | None,
-    few_shot_k: int,
-    seed: int,
-) -> Predictor:
-    from pipeline.infer.hf import few_shot_examples
-    from pipeline.infer.remote import MistralPredictor
-    from pipeline.mistral import client_from_env
-
-    if not model_name:
-        raise ValueError("remote needs a Mistral model id as model_name, e.g. mistral-small-latest")
-    given = [name for name, value in {"adapter": adapter, "decode": decode}.items() if value is not None]
-    if given:
-        raise ValueError(f"remote takes no {' or '.join(given)}: the model runs on Mistral's servers")
-    examples = few_shot_examples(read_jsonl(few_shot_path), few_shot_k, seed) if few_shot_path else []
-    return MistralPredictor(model_name, client_from_env(), few_shot=examples)
+from pipeline.eval.predictors import DECODE_MODES, MODES, build_predictor
+from pipeline.eval.runner import EvalResult, evaluate
+from pipeline.tasks.registry import DEFAULT_TASK, get_task, task_names
 
 
 def default_metrics_path(out: str | Path) -> Path:
@@ -105,7 +43,7 @@ def default_metrics_path(out: str | Path) -> Path:
 
 def write_result(result: EvalResult, out: str | Path, metrics_out: str | Path) -> None:
     write_jsonl(out, result.rows)
-    write_json(metrics_out, {"provenance": result.provenance, "metrics": result.metrics})
+    write_json(metrics_out, {"provenance": result.provenance, "metrics": result.metrics, "charts": result.charts})
 
 
 def cost_model(mode: str, hourly_usd: float | None = None, model_name: str | None = None,
@@ -122,51 +60,57 @@ def cost_model(mode: str, hourly_usd: float | None = None, model_name: str | Non
     return CostModel.local(hourly_usd) if hourly_usd is not None else None
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--mode", default=os.environ.get("EVAL_MODE"), help=f"{' | '.join(MODES)} (default: $EVAL_MODE)"
-    )
-    parser.add_argument("--eval-set", required=True, help="frozen eval set JSONL")
-    parser.add_argument("--out", required=True, help="per-example results JSONL")
-    parser.add_argument("--metrics-out", help="metrics JSON (default: <out stem>.metrics.json next to --out)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument(
-        "--model-name", help="base model id or path (prompt_baseline, fine_tuned); Mistral model id (remote)"
-    )
-    parser.add_argument("--adapter", help="LoRA adapter path (required for fine_tuned)")
-    parser.add_argument("--decode", choices=DECODE_MODES, help="decoding of the model predictors")
-    parser.add_argument("--few-shot", dest="few_shot_path", help="train split JSONL with prompt_baseline examples")
-    parser.add_argument(
-        "--few-shot-k", type=int, default=DEFAULT_FEW_SHOT_K, help="how many examples prompt_baseline sees"
-    )
-    parser.add_argument("--hourly-usd", type=float, help="hardware price per hour, for the cost of local models")
-    parser.add_argument("--dataset-version", help="recorded in the provenance")
-    parser.add_argument("--seed", type=int, help="recorded in the provenance")
-    args = parser.parse_args(argv)
+    add = parser.add_argument
+    add("--task", choices=task_names(), default=DEFAULT_TASK, help="task type of the eval set (default: %(default)s)")
+    add("--mode", default=os.environ.get("EVAL_MODE"), help=f"{' | '.join(MODES)} (default: $EVAL_MODE)")
+    add("--eval-set", required=True, help="frozen eval set JSONL")
+    add("--out", required=True, help="per-example results JSONL")
+    add("--metrics-out", help="metrics JSON (default: <out stem>.metrics.json next to --out)")
+    add("--batch-size", type=int, default=8)
+    add("--model-name", help="base model id or path (prompt_baseline, fine_tuned); Mistral model id (remote)")
+    add("--adapter", help="LoRA adapter path, or a trained head's (required for fine_tuned)")
+    add("--decode", choices=DECODE_MODES, help="decoding of the model predictors (default: the task's)")
+    add("--preset", help="a training preset of the task: its params shape the prompts (train mode, context)")
+    add("--train-file", "--few-shot", dest="train_file",
+        help="train split JSONL: the prompt baseline's solved examples, and the free-generation token budget")
+    add("--few-shot-k", type=int, help="how many examples prompt_baseline sees (default: the task's)")
+    add("--hourly-usd", type=float, help="hardware price per hour, for the cost of local models")
+    add("--dataset-version", help="recorded in the provenance")
+    add("--seed", type=int, help="recorded in the provenance; also draws the few-shot examples")
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.mode not in MODES:
         parser.error(f"--mode (or EVAL_MODE) must be one of {', '.join(MODES)}, got {args.mode!r}")
+    task = get_task(args.task)
+    presets = {preset.key: preset.params for preset in task.presets}
+    if args.preset and args.preset not in presets:
+        parser.error(f"--preset must be one of {', '.join(presets)} for {task.name}, got {args.preset!r}")
+    params = presets.get(args.preset, {})
     try:
-        predictor = predictor_factory(
-            args.mode,
-            model_name=args.model_name,
-            adapter=args.adapter,
-            decode=args.decode,
-            few_shot_path=args.few_shot_path,
-            few_shot_k=args.few_shot_k,
-            seed=args.seed or 0,
+        train_rows = task.prepare_rows(read_jsonl(args.train_file), params) if args.train_file else []
+        predictor = build_predictor(
+            task, args.mode, model_name=args.model_name, adapter=args.adapter, decode=args.decode,
+            few_shot_rows=train_rows, few_shot_k=args.few_shot_k, train_mode=params.get("train_mode"),
+            train_rows=train_rows, seed=args.seed or 0,
         )
-        examples = read_jsonl(args.eval_set)
-        result = run_eval(
+        result = evaluate(
+            task,
             predictor,
-            examples,
+            read_jsonl(args.eval_set),
+            params=params,
             batch_size=args.batch_size,
             on_log=print,
             cost=cost_model(args.mode, args.hourly_usd, args.model_name),
             dataset_version=args.dataset_version,
             seed=args.seed,
-            extra_provenance={"decode": args.decode} if args.decode else None,
+            extra_provenance={key: value for key, value in (("decode", args.decode), ("preset", args.preset))
+                              if value},
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))

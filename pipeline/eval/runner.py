@@ -1,7 +1,9 @@
-"""Evaluate one predictor on one frozen eval set: per-example rows, metrics, provenance.
+"""Evaluate one predictor of any task on one frozen eval set: per-example rows, metrics, chart data, provenance.
 
-The web app (a Celery task) and the `run_eval` CLI both call `run_eval`; neither
-computes a metric itself, so the dashboard and the terminal always agree.
+The web app (a Celery task) and the `run_eval` CLI both call `evaluate`; neither
+computes a metric itself, so the dashboard and the terminal always agree. The
+task scores each row and aggregates (`task.score_row`, `task.metrics`,
+`task.charts`); the runner adds what every predictor has: latency and cost.
 """
 
 from __future__ import annotations
@@ -13,17 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.data.generate_frozen_eval_set import HASHED_FIELDS, Fields, content_hash
-from pipeline.eval.metrics import (
-    CostModel,
-    ScoredExample,
-    cost_per_100_requests_usd,
-    p95_inference_latency_ms,
-    score,
-    summarize,
-)
+from pipeline.data.generate_frozen_eval_set import ALL_FIELDS, Fields, content_hash
+from pipeline.eval.metrics import COUNT_KEY, CostModel, cost_per_100_requests_usd, p95_inference_latency_ms
 from pipeline.tasks.predictors import Prediction, Predictor
-from pipeline.tasks.hidden_params import AXES
 from pipeline.tasks.registry import Task
 
 ProgressCallback = Callable[[int, int], None]
@@ -72,7 +66,7 @@ def build_provenance(
     seed: int | None = None,
     commit: str | None = None,
     extra: Mapping[str, Any] | None = None,
-    hashed_fields: Fields = HASHED_FIELDS,
+    hashed_fields: Fields = ALL_FIELDS,
 ) -> dict[str, Any]:
     """The fields DESIGN §6 requires on every metric row.
 
@@ -108,7 +102,7 @@ def begin_eval(
     seed: int | None = None,
     commit: str | None = None,
     extra: Mapping[str, Any] | None = None,
-    hashed_fields: Fields = HASHED_FIELDS,
+    hashed_fields: Fields = ALL_FIELDS,
     noun: str = "examples",
 ) -> dict[str, Any]:
     """Check an eval's arguments, log what it runs and return its provenance (`commit` defaults to the current one).
@@ -165,67 +159,6 @@ def predict_in_batches(
     return predictions
 
 
-def example_row(index: int, example: Mapping[str, Any], scored: ScoredExample) -> dict[str, Any]:
-    """The stored per-example row: enough to redraw every chart and drill down to the worst examples."""
-    prediction = scored.prediction
-    abs_errors = dict(zip(AXES, scored.abs_errors))
-    return {
-        "index": index,
-        "id": example.get("id"),
-        "request_text": example["request_text"],
-        "language": example.get("language"),
-        "target": dict(zip(AXES, scored.target)),
-        "constraints": scored.constraints,
-        "raw": prediction.raw,
-        "parsed": dict(zip(AXES, scored.parsed)) if scored.parsed is not None else None,
-        "valid": scored.valid,
-        "latency_ms": prediction.latency_ms,
-        "tokens_decoded": prediction.tokens_decoded,
-        "usage": prediction.usage,
-        "abs_errors": abs_errors,
-        "mean_abs_error": sum(abs_errors.values()) / len(AXES),
-        "intent_score": scored.intent,
-    }
-
-
-def run_eval(
-    predictor: Predictor,
-    examples: Sequence[Mapping[str, Any]],
-    *,
-    batch_size: int = 8,
-    on_progress: ProgressCallback | None = None,
-    on_log: LogCallback | None = None,
-    should_stop: StopCheck | None = None,
-    cost: CostModel | None = None,
-    warmup: bool = True,
-    dataset_version: str | None = None,
-    seed: int | None = None,
-    commit: str | None = None,
-    extra_provenance: Mapping[str, Any] | None = None,
-) -> EvalResult:
-    """Predict every example in batches of `batch_size`, then score them all.
-
-    `warmup` sends the first request once, unscored, before timing: §6 measures
-    a warm model, and the first call of a local model pays for lazy loading.
-    `should_stop` is polled before each batch; stopping raises EvalStopped.
-    `commit` defaults to the current git commit.
-    """
-    log = on_log or (lambda line: None)
-    provenance = begin_eval(predictor, examples, batch_size, log, dataset_version=dataset_version, seed=seed,
-                            commit=commit, extra=extra_provenance)
-    texts = [example["request_text"] for example in examples]
-    predictions = predict_in_batches(predictor, texts, batch_size, on_progress=on_progress,
-                                     should_stop=should_stop, warmup=warmup)
-    scored = score(examples, predictions)
-    metrics = summarize(scored, cost=cost)
-    rows = [example_row(index, example, item) for index, (example, item) in enumerate(zip(examples, scored))]
-    log(
-        f"{predictor.name}: json_valid_rate {metrics['json_valid_rate']:.3f}, vector_mae {metrics['vector_mae']:.2f}, "
-        f"intent_score_mean {metrics['intent_score_mean']:.3f}, p95 {metrics['p95_inference_latency_ms']:.1f} ms"
-    )
-    return EvalResult(rows=rows, metrics=metrics, provenance=provenance)
-
-
 def metric_rows(metrics: Mapping[str, float | None], provenance: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Long format (one row per key, MLflow style): {key, value, step: 0, **provenance}.
 
@@ -279,6 +212,27 @@ def evaluate(
     predictions = predict_in_batches(predictor, prompts, batch_size,
                                      predict=lambda batch: _predict_rows(predictor, task, batch),
                                      on_progress=on_progress, should_stop=should_stop, warmup=warmup)
+    rows, metrics = score_predictions(task, examples, predictions, prompts=prompts, cost=cost)
+    summary = dict.fromkeys([task.headline_metric, *(criterion.metric for criterion in task.default_criteria())])
+    log(f"{predictor.name}: " + ", ".join(f"{key} {_show(metrics.get(key))}" for key in summary)
+        + f", p95 {metrics['p95_inference_latency_ms']:.1f} ms")
+    return EvalResult(rows=rows, metrics=metrics, provenance=provenance, charts=task.charts(rows))
+
+
+def score_predictions(
+    task: Task,
+    examples: Sequence[Mapping[str, Any]],
+    predictions: Sequence[Prediction],
+    *,
+    prompts: Sequence[Mapping[str, Any]] | None = None,
+    cost: CostModel | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+    """(eval rows, metrics) of predictions for examples, in order: each row the example as frozen, what the
+    model read and wrote, and the task's verdict (`task.score_row`); the metrics the task's (`task.metrics`),
+    then p95 latency, cost per 100 requests and the number of examples."""
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    prompts = examples if prompts is None else prompts
     rows = [
         {**example, "index": index, "prompt_text": task.text(prompt), "raw": prediction.raw,
          "latency_ms": prediction.latency_ms, "tokens_decoded": prediction.tokens_decoded, "usage": prediction.usage,
@@ -288,8 +242,9 @@ def evaluate(
     metrics = {**task.metrics(rows),
                "p95_inference_latency_ms": p95_inference_latency_ms([p.latency_ms for p in predictions]),
                "cost_per_100_requests_usd": cost_per_100_requests_usd(predictions, cost),
-               "n_examples": len(rows)}
-    headline = metrics.get(task.headline_metric)
-    log(f"{predictor.name}: {task.headline_metric} {'—' if headline is None else f'{headline:.3f}'}, "
-        f"p95 {metrics['p95_inference_latency_ms']:.1f} ms")
-    return EvalResult(rows=rows, metrics=metrics, provenance=provenance, charts=task.charts(rows))
+               COUNT_KEY: len(rows)}
+    return rows, metrics
+
+
+def _show(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"

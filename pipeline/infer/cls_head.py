@@ -1,9 +1,11 @@
 """A trained head (``pipeline.train.cls_head``, ``pipeline.train.reg_head``) as a Predictor.
 
-The raw output is what a generative model of the task would answer: the label
-name for a classification head (read through ``four_class.parse``), the JSON
-of the six values for the regression head (read through ``hidden_params.parse``),
-so the eval runner, the A/B test and the playground treat it like any model.
+The raw output is what a generative model of the task would answer, written
+with ``task.format_answer``: the label for a classification head, the values
+of the task's answer fields for a regression head (the six-parameter JSON), so
+the eval runner, the A/B test and the playground treat it like any model. The
+task is the one the head card names (cards written before cards named it: the
+registered task whose head labels are the card's).
 One forward pass per request, no generation: the latency to beat for SFT models.
 """
 
@@ -15,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.tasks.predictors import Prediction
-from pipeline.tasks.hidden_params import format_target
-from pipeline.train.cls_head import HEAD_CARD_NAME, load_classifier, load_tokenizer, tokenize
-from pipeline.train.reg_head import from_outputs
+from pipeline.tasks.registry import Task, get_task
+from pipeline.train.cls_head import HEAD_CARD_NAME, load_classifier, load_tokenizer, task_for_head, tokenize
+from pipeline.train.reg_head import from_outputs, output_fields
 
 
 def is_head_adapter(adapter: str | Path) -> bool:
@@ -26,14 +28,14 @@ def is_head_adapter(adapter: str | Path) -> bool:
 
 
 class HeadPredictor:
-    """Base model + LoRA adapter + trained head, merged, in eval mode; kind and labels from ``cls_head.json``.
+    """Base model + LoRA adapter + trained head, merged, in eval mode; kind, task and labels from ``cls_head.json``.
 
     Build it once and keep it (``ModelCache(loader=HeadPredictor)``):
     loading and merging take seconds, a prediction milliseconds.
     """
 
     def __init__(self, model_name: str, adapter: str, name: str = "fine_tuned", cache_dir: str | None = None,
-                 device: str | None = None) -> None:
+                 device: str | None = None, task: Task | None = None) -> None:
         import torch
         from peft import PeftModel
 
@@ -48,6 +50,11 @@ class HeadPredictor:
         self.adapter = adapter
         self.kind: str = card.get("kind", "classification")
         self.labels: tuple[str, ...] = tuple(card["labels"])
+        self.task = task or (get_task(card["task"]) if card.get("task") else task_for_head(self.labels))
+        if tuple(self.task.head_labels) != self.labels:
+            raise ValueError(f"{adapter}'s head answers {', '.join(self.labels)}, not {self.task.name}'s "
+                             f"{', '.join(self.task.head_labels)}")
+        self._fields = output_fields(self.task) if self.kind == "regression" else None
         self.max_seq_length = int(card["max_seq_length"])
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         path = resolve_base_model(model_name, Path(cache_dir) if cache_dir else None)
@@ -70,10 +77,10 @@ class HeadPredictor:
         input_ids = tokenize(self.tokenizer, [text], self.max_seq_length)["input_ids"]
         with torch.inference_mode():
             logits = self.model(input_ids=torch.tensor(input_ids, device=self.device)).logits
-        if self.kind == "regression":
-            raw = format_target(from_outputs(logits[0].tolist()))
+        if self._fields is not None:
+            raw = self.task.format_answer(dict(zip(self.labels, from_outputs(logits[0].tolist(), self._fields))))
         else:
-            raw = self.labels[int(logits[0].argmax())]
+            raw = self.task.format_answer(self.labels[int(logits[0].argmax())])
         latency_ms = (time.perf_counter() - started) * 1000
         return Prediction(raw=raw, latency_ms=latency_ms, tokens_decoded=1,
                           usage={"prompt_tokens": len(input_ids[0]), "completion_tokens": 0})

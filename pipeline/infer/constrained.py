@@ -1,19 +1,23 @@
-"""Constrained decoding of the six-parameter JSON for any Hugging Face causal LM (DESIGN §8).
+"""Constrained decoding of a task's integer-field JSON answer for any Hugging Face causal LM (DESIGN §8).
 
 Why: the game reads the JSON directly, so every answer must parse strictly,
 and the playground is latency-bound. Both follow from decoding the skeleton
 instead of sampling it:
 
+- The answer is the task's ``answer_fields`` (integers ``low``-``high``) as one
+  compact JSON object in field order, e.g. the six-parameter task's
+  ``{"energy":12,"warmth":80,...}``.
 - The fixed parts (``{"energy":``, ``,"warmth":``, ..., ``}``) are appended as
   tokens, never sampled, and each run of them is fed to the model in one
   forward pass. Only the value slots need model decisions, so a request takes
   two or three forward passes per value instead of one per output token
   (about seven per value with SmolLM2's tokenizer).
-- In a value slot only digit tokens that keep the number a valid 0-100 literal
-  without leading zeros are allowed ("0" ends the number, "10" may only grow to
-  "100"); the slot ends when the model prefers the token that opens the next
-  fixed part, or when the number cannot grow. Every output parses with
-  ``hidden_params.parse``.
+- In a value slot only digit tokens that keep the number a valid literal up to
+  the field's ``high`` without leading zeros are allowed (for 0-100: "0" ends
+  the number, "10" may only grow to "100"); the slot ends when the model
+  prefers the token that opens the next fixed part (once the number reaches
+  ``low``), or when the number cannot grow. Every output parses with the
+  task's strict parser.
 - Only the logits of tokens a slot can take (digit tokens and the tokens that
   open a fixed part) are computed, instead of the whole vocabulary: the output
   layer is a fifth of a small model's work per token. A model whose logits are
@@ -29,7 +33,7 @@ prompt), which reproduces the token boundaries the model saw in training when
 the whole answer was tokenized at once.
 
 "expected" mode reads a value as the expectation of the model's distribution
-over 0-100 rather than its greedy digits, which lowers the error of a model
+over the field's range rather than its greedy digits, which lowers the error of a model
 that hesitates between neighbouring values. See ``ConstrainedDecoder`` for how
 that distribution is enumerated and what is approximated.
 """
@@ -43,42 +47,55 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.tasks.hidden_params import AXES, VALUE_MAX
+from pipeline.tasks.registry import AnswerField
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-MAX_DIGITS = len(str(VALUE_MAX))
+# The range a field has unless it says otherwise (AnswerField's default): percent-like 0-100.
+DEFAULT_HIGH = AnswerField("value", "int").high
 # A digit sits before every fixed part but the first; it anchors their in-context tokenization.
 _DIGIT_ANCHOR = "0"
 
 
-def is_number_prefix(digits: str) -> bool:
-    """Whether ``digits`` can start (or be) a valid value literal: no leading zero, at most VALUE_MAX."""
+def is_number_prefix(digits: str, high: int = DEFAULT_HIGH) -> bool:
+    """Whether ``digits`` can start (or be) a valid value literal: no leading zero, at most ``high``."""
     if not digits:
         return True
-    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_DIGITS:
+    if not digits.isascii() or not digits.isdigit() or len(digits) > len(str(high)):
         return False
     if digits[0] == "0" and len(digits) > 1:
         return False
-    return int(digits) <= VALUE_MAX
+    return int(digits) <= high
 
 
-def allowed_next_digits(digits: str) -> tuple[str, ...]:
-    """The single digits that may follow ``digits`` in a value slot ("" -> 0-9, "10" -> 0, "0" -> none)."""
-    return tuple(d for d in "0123456789" if is_number_prefix(digits + d))
+def allowed_next_digits(digits: str, high: int = DEFAULT_HIGH) -> tuple[str, ...]:
+    """The single digits that may follow ``digits`` in a value slot (0-100: "" -> 0-9, "10" -> 0, "0" -> none)."""
+    return tuple(d for d in "0123456789" if is_number_prefix(digits + d, high))
 
 
-def can_end(digits: str) -> bool:
-    """A slot may close once it holds a complete number."""
-    return bool(digits) and is_number_prefix(digits)
+def can_end(digits: str, low: int = 0, high: int = DEFAULT_HIGH) -> bool:
+    """A slot may close once it holds a complete number of at least ``low``."""
+    return bool(digits) and is_number_prefix(digits, high) and int(digits) >= low
 
 
-def skeleton_texts() -> tuple[str, ...]:
-    """The seven fixed parts around the six values, in output order."""
-    parts = ['{"' + AXES[0] + '":']
-    parts += [',"' + axis + '":' for axis in AXES[1:]]
+def integer_fields(fields: Sequence[AnswerField]) -> tuple[AnswerField, ...]:
+    """The fields of a constrained answer, checked: at least one, each an integer field with 0 <= low <= high."""
+    fields = tuple(fields)
+    if not fields:
+        raise ValueError("constrained decoding needs the answer's fields")
+    for answer_field in fields:
+        if answer_field.kind != "int" or not 0 <= answer_field.low <= answer_field.high:
+            raise ValueError(f"constrained decoding writes non-negative integer fields; {answer_field.key!r} is "
+                             f"{answer_field.kind} {answer_field.low}-{answer_field.high}")
+    return fields
+
+
+def skeleton_texts(keys: Sequence[str]) -> tuple[str, ...]:
+    """The fixed parts around the values, in output order: one more than there are keys."""
+    parts = ['{"' + keys[0] + '":']
+    parts += [',"' + key + '":' for key in keys[1:]]
     parts.append("}")
     return tuple(parts)
 
@@ -113,10 +130,12 @@ class DigitTokens:
     only if all of its digits keep the number valid.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, high: int = DEFAULT_HIGH) -> None:
+        self.high = high
+        self.max_digits = len(str(high))
         self.digits_by_id: dict[int, str] = {}
         for token, token_id in tokenizer.get_vocab().items():
-            if token.isascii() and token.isdigit() and len(token) <= MAX_DIGITS:
+            if token.isascii() and token.isdigit() and len(token) <= self.max_digits:
                 if tokenizer.decode([token_id]) == token:
                     self.digits_by_id[token_id] = token
         self._id_by_digits = {digits: token_id for token_id, digits in sorted(self.digits_by_id.items())}
@@ -133,7 +152,7 @@ class DigitTokens:
             cached = tuple(
                 (token_id, digits + token)
                 for token_id, token in sorted(self.digits_by_id.items())
-                if is_number_prefix(digits + token)
+                if is_number_prefix(digits + token, self.high)
             )
             self._continuations[digits] = cached
         return cached
@@ -142,7 +161,7 @@ class DigitTokens:
         """Tokens for a value, longest digit tokens first (one token per digit on digit-splitting tokenizers)."""
         text, ids = str(value), []
         while text:
-            length = next(n for n in range(min(MAX_DIGITS, len(text)), 0, -1) if text[:n] in self._id_by_digits)
+            length = next(n for n in range(min(self.max_digits, len(text)), 0, -1) if text[:n] in self._id_by_digits)
             ids.append(self._id_by_digits[text[:length]])
             text = text[length:]
         return ids
@@ -170,12 +189,12 @@ class _Branch:
 
 
 class ConstrainedDecoder:
-    """Greedy or expected-value decoding of the JSON skeleton for one model and tokenizer.
+    """Greedy or expected-value decoding of the JSON skeleton of ``fields`` for one model and tokenizer.
 
     ``answer_context`` is any rendered prompt ending with the chat template's
     generation prompt: the opening fixed part is tokenized after it.
 
-    Expected mode, per value slot: the distribution over 0-100 is enumerated
+    Expected mode, per value slot: the distribution over the field's range is enumerated
     over token paths. The slot-start logits give the first digit token; every
     partial number that can still grow ("1"-"9", "10") is run through the
     model, all of them in one batched pass per depth, to get the probability of
@@ -195,11 +214,16 @@ class ConstrainedDecoder:
         tokenizer: PreTrainedTokenizerBase,
         answer_context: str,
         min_branch_probability: float = 1e-3,
+        *,
+        fields: Sequence[AnswerField],
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.digits = DigitTokens(tokenizer)
-        texts = skeleton_texts()
+        self.fields = integer_fields(fields)
+        by_high = {high: DigitTokens(tokenizer, high) for high in dict.fromkeys(f.high for f in self.fields)}
+        self.slot_digits = tuple(by_high[f.high] for f in self.fields)
+        self.digits = self.slot_digits[0]
+        texts = skeleton_texts([f.key for f in self.fields])
         self.segments: tuple[tuple[int, ...], ...] = (
             tuple(encode_after(tokenizer, answer_context, texts[0])),
             *(tuple(encode_after(tokenizer, _DIGIT_ANCHOR, text)) for text in texts[1:]),
@@ -207,7 +231,8 @@ class ConstrainedDecoder:
         self.min_branch_probability = min_branch_probability
         self._keeps_last_logits_only = "logits_to_keep" in inspect.signature(model.forward).parameters
         # The only tokens a decision ever looks at: digits, and the first token of each fixed part after a value.
-        self._slot_token_ids = sorted(set(self.digits.digits_by_id) | {segment[0] for segment in self.segments[1:]})
+        digit_ids = {token_id for digits in by_high.values() for token_id in digits.digits_by_id}
+        self._slot_token_ids = sorted(digit_ids | {segment[0] for segment in self.segments[1:]})
         self._column = {token_id: column for column, token_id in enumerate(self._slot_token_ids)}
         self._head = self._restricted_head()
         self._prefix_ids: list[int] = []
@@ -242,17 +267,20 @@ class ConstrainedDecoder:
             output = list(self.segments[0])
             values: list[int] = []
             passes = 0
-            for slot in range(len(AXES)):
+            for slot, answer_field in enumerate(self.fields):
                 closing = self.segments[slot + 1]
+                digit_tokens = self.slot_digits[slot]
                 if expected:
                     logits = self._forward([pending], cache)
-                    value, lookahead_passes = self._expected_value(logits[0], cache, closing[0])
+                    value, lookahead_passes = self._expected_value(logits[0], cache, closing[0], answer_field,
+                                                                   digit_tokens)
                     passes += 1 + lookahead_passes
-                    number = self.digits.encode_number(value)
+                    number = digit_tokens.encode_number(value)
                     output += number
                     pending = number
                 else:
-                    digits, pending, number_passes = self._greedy_number(pending, cache, closing[0], output)
+                    digits, pending, number_passes = self._greedy_number(pending, cache, closing[0], output,
+                                                                         answer_field, digit_tokens)
                     passes += number_passes
                     value = int(digits)
                 values.append(value)
@@ -262,7 +290,8 @@ class ConstrainedDecoder:
         return DecodeResult(output, text, tuple(values), passes, cached)
 
     def _greedy_number(
-        self, pending: list[int], cache: Any, closing_id: int, output: list[int],
+        self, pending: list[int], cache: Any, closing_id: int, output: list[int], answer_field: AnswerField,
+        digit_tokens: DigitTokens,
     ) -> tuple[str, list[int], int]:
         """Argmax over the allowed digit tokens until the model closes the slot or the number cannot grow.
 
@@ -273,12 +302,13 @@ class ConstrainedDecoder:
 
         digits, passes = "", 0
         while True:
-            options = self.digits.continuations(digits)
+            options = digit_tokens.continuations(digits)
             if not options:
                 return digits, pending, passes
             logits = self._forward([pending], cache)
             passes += 1
-            candidates = [token_id for token_id, _ in options] + ([closing_id] if can_end(digits) else [])
+            closable = can_end(digits, answer_field.low, answer_field.high)
+            candidates = [token_id for token_id, _ in options] + ([closing_id] if closable else [])
             choice = int(torch.argmax(logits[0, [self._column[token_id] for token_id in candidates]]))
             if choice == len(options):
                 return digits, [], passes
@@ -286,7 +316,8 @@ class ConstrainedDecoder:
             output.append(token_id)
             pending = [token_id]
 
-    def _expected_value(self, slot_logits: torch.Tensor, slot_cache: Any, closing_id: int) -> tuple[int, int]:
+    def _expected_value(self, slot_logits: torch.Tensor, slot_cache: Any, closing_id: int, answer_field: AnswerField,
+                        digit_tokens: DigitTokens) -> tuple[int, int]:
         """Rounded expectation of the slot's value distribution, and the look-ahead passes it took."""
         import torch
 
@@ -296,9 +327,9 @@ class ConstrainedDecoder:
         while frontier:
             to_expand: list[_Branch] = []
             for branch in frontier:
-                options = self.digits.continuations(branch.digits)
+                options = digit_tokens.continuations(branch.digits)
                 candidates = [token_id for token_id, _ in options]
-                closable = can_end(branch.digits)
+                closable = can_end(branch.digits, answer_field.low, answer_field.high)
                 if closable:
                     candidates.append(closing_id)
                 columns = [self._column[token_id] for token_id in candidates]
@@ -307,7 +338,7 @@ class ConstrainedDecoder:
                     mass[int(branch.digits)] += branch.probability * probabilities[-1]
                 for (token_id, digits), probability in zip(options, probabilities):
                     child = _Branch((*branch.token_ids, token_id), digits, branch.probability * probability)
-                    if self.digits.continuations(digits) and child.probability >= self.min_branch_probability:
+                    if digit_tokens.continuations(digits) and child.probability >= self.min_branch_probability:
                         to_expand.append(child)
                     else:
                         mass[int(digits)] += child.probability
@@ -319,7 +350,7 @@ class ConstrainedDecoder:
             frontier = to_expand
         total = sum(mass.values())
         expectation = sum(value * share for value, share in mass.items()) / total
-        return min(VALUE_MAX, max(0, round(expectation))), passes
+        return min(answer_field.high, max(answer_field.low, round(expectation))), passes
 
     def _lookahead(self, slot_cache: Any, paths: list[tuple[int, ...]]) -> torch.Tensor:
         """Last-position logits for equal-length token paths from the slot start, batched over a cache copy."""

@@ -1,19 +1,26 @@
-"""Local Hugging Face models as predictors: ``prompt_baseline`` (base model, few-shot) and ``fine_tuned``.
+"""Local Hugging Face models as predictors of any task: ``prompt_baseline`` (base model, few-shot) and ``fine_tuned``.
 
-Both render prompts with the model's own chat template, exactly as training
-did (``hidden_params.chat_messages`` for the fine-tuned model), because a
-fine-tuned model only knows the prompt it was trained on. The prompt baseline
-shows the base model the same instruction plus k solved train examples as
-earlier chat turns, which is the fair "no training" competitor.
+Both render the task's own chat (``task.chat_messages``) with the model's chat
+template, exactly as training did, because a fine-tuned model only knows the
+prompt it was trained on. The prompt baseline shows the base model the same
+instruction plus k solved train rows as earlier chat turns (their
+``task.chat_messages(row, True)``), which is the fair "no training" competitor.
 
 Decode modes:
 - ``free``: plain greedy ``generate`` of the whole prompt, bounded by
-  ``max_new_tokens``; what any chat model does, and the latency baseline the
-  benchmark compares against (so it never uses the prefix cache).
-- ``constrained``: the JSON skeleton forced, greedy digits (``constrained.py``),
-  with the prompt prefix's KV cache reused across requests.
+  ``max_new_tokens``; what any chat model does, the only mode of a task whose
+  answer has no fixed skeleton (its parser reads whatever the model wrote), and
+  the latency baseline the benchmark compares against (so it never uses the
+  prefix cache).
+- ``constrained`` (tasks with ``constrained_decoding``): the JSON skeleton of the
+  task's ``answer_fields`` forced, greedy digits (``constrained.py``), with the
+  prompt prefix's KV cache reused across requests.
 - ``expected``: as constrained, each value the expectation of the model's
-  distribution over 0-100.
+  distribution over the field's range.
+
+Rows rather than bare texts may go in (``predict_rows``) because a prompt may
+depend on more than the text (multiple_choice's system prompt follows the
+row's mode); a bare text becomes the row ``{task.text_key: text}``.
 
 Latency is measured around each request, tokenization and detokenization
 included, one request at a time: that is what the game pays (DESIGN §6 p95).
@@ -31,21 +38,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.tasks.predictors import Prediction
 from pipeline.infer.constrained import ConstrainedDecoder, encode_after
-from pipeline.tasks.hidden_params import AXES, VALUE_MAX, chat_messages, format_target
+from pipeline.tasks.predictors import Prediction
+from pipeline.tasks.registry import Task
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DECODE_MODES = ("free", "constrained", "expected")
-Target = Sequence[int] | Mapping[str, int]
+Row = Mapping[str, Any]
 
 # Stands in for the request text to find where the shared prompt prefix ends.
 _REQUEST_PLACEHOLDER = "\u2063request\u2063"
-# Room after the longest valid answer for an end-of-turn token and a little drift in free generation.
+# Room after the longest answer for an end-of-turn token and a little drift in free generation.
 _FREE_GENERATION_SLACK = 8
+DEFAULT_MAX_NEW_TOKENS = 64  # without answers to measure: a label, a letter, or a few sentences
+MAX_NEW_TOKENS_CAP = 512
 
 
 @dataclass
@@ -95,66 +104,85 @@ def load_model(
     return LoadedModel(model_name, adapter, model, tokenizer, target)
 
 
-def few_shot_examples(rows: Sequence[Mapping[str, Any]], k: int, seed: int = 0) -> list[tuple[str, dict[str, int]]]:
-    """k (request_text, target) pairs drawn reproducibly from train rows, for the prompt baseline.
+def few_shot_examples(rows: Sequence[Row], k: int, seed: int = 0) -> list[Row]:
+    """k train rows drawn reproducibly, for the prompt baseline's solved examples.
 
     Seeded, so that every evaluation of a prompt baseline shows it the same examples.
     """
     if k < 0:
         raise ValueError(f"k must be at least 0, got {k}")
-    chosen = random.Random(seed).sample(list(rows), min(k, len(rows)))
-    return [(row["request_text"], dict(row["target"])) for row in chosen]
+    return random.Random(seed).sample(list(rows), min(k, len(rows)))
+
+
+def answer_token_budget(loaded: LoadedModel, answers: Sequence[str]) -> int:
+    """Tokens to decode freely: the longest gold answer (e.g. of the train split) plus slack, capped."""
+    if not answers:
+        return DEFAULT_MAX_NEW_TOKENS
+    longest = max(len(loaded.tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers)
+    return min(MAX_NEW_TOKENS_CAP, longest + _FREE_GENERATION_SLACK)
 
 
 class HFPredictor:
-    """A local causal LM behind the Predictor protocol, in one of the decode modes.
+    """A local causal LM behind the Predictor protocol for one task, in one of the decode modes.
 
-    The shared prompt prefix is run once here, so build one predictor per
-    model and keep it (see ``model_cache``); ``predict`` may then be called
-    from several threads, as each request works on its own cache copy.
+    With constrained decoding the shared prompt prefix is run once here, so
+    build one predictor per model and keep it (see ``model_cache``); ``predict``
+    may then be called from several threads, as each request works on its own
+    cache copy. ``decode`` defaults to "constrained" where the task has a fixed
+    answer skeleton and "free" otherwise.
     """
 
     def __init__(
         self,
         loaded: LoadedModel,
         name: str,
-        few_shot: Sequence[tuple[str, Target]] = (),
-        decode: str = "constrained",
+        task: Task,
+        few_shot: Sequence[Row] = (),
+        decode: str | None = None,
         prefix_cache: bool = True,
         max_new_tokens: int | None = None,
         min_branch_probability: float = 1e-3,
+        train_mode: str | None = None,
     ) -> None:
         self.name = name
         self.model_id = loaded.model_name
         self.adapter = loaded.adapter
-        self.decode = _check_decode(decode)
+        self.task = task
+        self.train_mode = train_mode
+        self.decode = self._check_decode(decode or ("constrained" if task.constrained_decoding else "free"))
         self.loaded = loaded
-        self.few_shot = tuple((text, format_target(target)) for text, target in few_shot)
-        answer_context = self.render(_REQUEST_PLACEHOLDER)
-        self.decoder = ConstrainedDecoder(loaded.model, loaded.tokenizer, answer_context, min_branch_probability)
-        if prefix_cache:
-            self.decoder.cache_prefix(self.prefix_ids())
-        longest_answer = encode_after(loaded.tokenizer, answer_context, format_target((VALUE_MAX,) * len(AXES)))
-        self.max_new_tokens = max_new_tokens or len(longest_answer) + _FREE_GENERATION_SLACK
+        self.few_shot = tuple(few_shot)
+        self._shots = [message for row in self.few_shot for message in _without_system(
+            task.chat_messages(row, True, train_mode))]
+        self.decoder: ConstrainedDecoder | None = None
+        if task.constrained_decoding:
+            answer_context = self.render(_REQUEST_PLACEHOLDER)
+            self.decoder = ConstrainedDecoder(loaded.model, loaded.tokenizer, answer_context, min_branch_probability,
+                                              fields=task.answer_fields)
+            if prefix_cache:
+                self.decoder.cache_prefix(self.prefix_ids())
+            if max_new_tokens is None:
+                longest = task.format_answer({field.key: field.high for field in task.answer_fields})
+                max_new_tokens = len(encode_after(loaded.tokenizer, answer_context, longest)) + _FREE_GENERATION_SLACK
+        self.max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS
 
-    def messages(self, text: str) -> list[dict[str, str]]:
+    def _row(self, text_or_row: str | Row) -> Row:
+        return {self.task.text_key: text_or_row} if isinstance(text_or_row, str) else text_or_row
+
+    def messages(self, text_or_row: str | Row) -> list[dict[str, str]]:
         """The chat for one request: the training format, with few-shot turns between system and user."""
-        messages = chat_messages(text)
-        shots = [
-            {"role": role, "content": content}
-            for example, answer in self.few_shot
-            for role, content in (("user", example), ("assistant", answer))
-        ]
-        return messages[:1] + shots + messages[1:]
+        messages = self.task.chat_messages(self._row(text_or_row), False, self.train_mode)
+        system = len(messages) - len(_without_system(messages))
+        return messages[:system] + self._shots + messages[system:]
 
-    def render(self, text: str) -> str:
+    def render(self, text_or_row: str | Row) -> str:
         """The prompt string the model sees, ending with the template's generation prompt."""
         return self.loaded.tokenizer.apply_chat_template(
-            self.messages(text), tokenize=False, add_generation_prompt=True)
+            self.messages(text_or_row), tokenize=False, add_generation_prompt=True)
 
-    def prompt_ids(self, text: str) -> list[int]:
+    def prompt_ids(self, text_or_row: str | Row) -> list[int]:
         # The template writes any special tokens itself; the tokenizer must not add another BOS.
-        return list(self.loaded.tokenizer(self.render(text), add_special_tokens=False)["input_ids"])
+        return list(self.loaded.tokenizer(self.render(text_or_row), add_special_tokens=False)["input_ids"])
 
     def prefix_ids(self) -> list[int]:
         """Tokens of everything before the request text: identical for every request, so cached once."""
@@ -164,12 +192,16 @@ class HFPredictor:
 
     def predict(self, texts: Sequence[str], decode: str | None = None) -> list[Prediction]:
         """One Prediction per text, each run and timed alone; ``decode`` overrides the predictor's mode."""
-        mode = _check_decode(decode or self.decode)
-        return [self._predict_one(text, mode) for text in texts]
+        return self.predict_rows([self._row(text) for text in texts], decode)
 
-    def _predict_one(self, text: str, mode: str) -> Prediction:
+    def predict_rows(self, rows: Sequence[Row], decode: str | None = None) -> list[Prediction]:
+        """One Prediction per row (the prompt may read more of a row than its text), each run and timed alone."""
+        mode = self._check_decode(decode or self.decode)
+        return [self._predict_one(row, mode) for row in rows]
+
+    def _predict_one(self, row: Row, mode: str) -> Prediction:
         started = time.perf_counter()
-        prompt_ids = self.prompt_ids(text)
+        prompt_ids = self.prompt_ids(row)
         if mode == "free":
             raw, completion_ids = generate_greedy(self.loaded, prompt_ids, self.max_new_tokens)
             passes, cached = len(completion_ids), 0
@@ -178,9 +210,25 @@ class HFPredictor:
             raw, completion_ids, passes, cached = (
                 result.text, result.token_ids, result.forward_passes, result.cached_prompt_tokens)
         latency_ms = (time.perf_counter() - started) * 1000
-        usage = {"prompt_tokens": len(prompt_ids), "completion_tokens": len(completion_ids),
-                 "cached_prompt_tokens": cached}
+        usage = {"prompt_tokens": len(prompt_ids), "completion_tokens": len(completion_ids)}
+        if self.decoder is not None:
+            usage["cached_prompt_tokens"] = cached
         return Prediction(raw=raw, latency_ms=latency_ms, tokens_decoded=passes, usage=usage)
+
+    def _check_decode(self, mode: str) -> str:
+        _check_decode(mode)
+        if mode != "free" and not self.task.constrained_decoding:
+            raise ValueError(f"{self.task.name} answers have no fixed skeleton to force: decode must be free, "
+                             f"got {mode!r}")
+        return mode
+
+
+def _without_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The chat turns after the leading system message(s)."""
+    start = 0
+    while start < len(messages) and messages[start]["role"] == "system":
+        start += 1
+    return list(messages[start:])
 
 
 def generate_greedy(loaded: LoadedModel, prompt_ids: list[int], max_new_tokens: int) -> tuple[str, list[int]]:
@@ -205,14 +253,14 @@ def generate_greedy(loaded: LoadedModel, prompt_ids: list[int], max_new_tokens: 
     return tokenizer.decode(completion_ids, skip_special_tokens=True), completion_ids
 
 
-def prompt_baseline(loaded: LoadedModel, examples: Sequence[tuple[str, Target]], **options: Any) -> HFPredictor:
-    """The base model prompted with the instruction and ``examples`` (k train pairs) as prior chat turns."""
-    return HFPredictor(loaded, "prompt_baseline", few_shot=examples, **options)
+def prompt_baseline(loaded: LoadedModel, task: Task, examples: Sequence[Row], **options: Any) -> HFPredictor:
+    """The base model prompted with the task's instruction and ``examples`` (k train rows) as prior chat turns."""
+    return HFPredictor(loaded, "prompt_baseline", task, few_shot=examples, **options)
 
 
-def fine_tuned(loaded: LoadedModel, **options: Any) -> HFPredictor:
+def fine_tuned(loaded: LoadedModel, task: Task, **options: Any) -> HFPredictor:
     """Base model + adapter, prompted zero-shot exactly as in training."""
-    return HFPredictor(loaded, "fine_tuned", **options)
+    return HFPredictor(loaded, "fine_tuned", task, **options)
 
 
 def _check_decode(mode: str) -> str:

@@ -1,10 +1,11 @@
-"""A Mistral chat model as a predictor (the "remote" mode of run_eval, and the playground).
+"""A Mistral chat model as a predictor of any task (the "remote" mode of run_eval, and the playground).
 
-It sees the task's own system prompt, optionally k solved examples as earlier
-chat turns (the same few-shot format as the local prompt baseline), and must
-answer with the JSON object; the answer is scored by the same strict parser as
-every other predictor. JSON mode is on by default: it is what anyone calling
-the API for structured output would do, and it is free.
+It sees the task's own chat (``task.chat_messages``), optionally k solved train
+rows as earlier chat turns (the same few-shot format as the local prompt
+baseline), and its answer is scored by the same strict parser as every other
+predictor. JSON mode is on by default where the task's answer is a fixed JSON
+skeleton (``task.constrained_decoding``): it is what anyone calling the API for
+structured output would do, and it is free.
 
 Latency is the wall time of the whole request, retries and their waits
 included, one request at a time: that is what the game would pay (DESIGN §6).
@@ -16,22 +17,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pipeline.tasks.predictors import Prediction
 from pipeline.mistral import (
     CostLedger,
     answer_text,
     chat_complete,
     make_client,
 )
-from pipeline.tasks.hidden_params import SYSTEM_PROMPT, format_target
+from pipeline.tasks.predictors import Prediction
+from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral
 
-FewShot = Sequence[tuple[str, Mapping[str, int]]]  # (request_text, target), as hf.few_shot_examples returns
-# Room for the longest valid answer ({"energy":100,...}) in any tokenizer, plus a little.
+FewShot = Sequence[Mapping[str, Any]]  # solved train rows, as hf.few_shot_examples returns
+# Room for the longest valid six-value answer ({"energy":100,...}) in any tokenizer, or a label, plus a little.
 DEFAULT_MAX_TOKENS = 96
 
 
@@ -46,9 +47,9 @@ class MistralPredictor:
         client_or_api_key: Mistral | str,
         server_url: str | None = None,
         *,
-        system_prompt: str = SYSTEM_PROMPT,
+        task: Task | None = None,
         few_shot: FewShot = (),
-        json_mode: bool = True,
+        json_mode: bool | None = None,
         temperature: float = 0.0,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         max_retries: int = 4,
@@ -63,8 +64,9 @@ class MistralPredictor:
             self.client = client_or_api_key
         self.name = f"remote:{model}"
         self.model_id = model
+        self.task = task or get_task(DEFAULT_TASK)
         self.few_shot = list(few_shot)
-        self.json_mode = json_mode
+        self.json_mode = self.task.constrained_decoding if json_mode is None else json_mode
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.max_retries = max_retries
@@ -72,16 +74,25 @@ class MistralPredictor:
         self.sleep = sleep
         self.ledger = ledger
         self.on_log = on_log
-        self._prefix: list[dict[str, str]] = [{"role": "system", "content": system_prompt}]
-        for text, target in self.few_shot:
-            self._prefix += [{"role": "user", "content": text}, {"role": "assistant", "content": format_target(target)}]
+        self._shots = [message for row in self.few_shot
+                       for message in self.task.chat_messages(row, True) if message["role"] != "system"]
+
+    def messages(self, row: Mapping[str, Any]) -> list[dict[str, str]]:
+        """The task's chat for one row, the few-shot turns between its system message and the request."""
+        messages = self.task.chat_messages(row, False)
+        system = sum(1 for message in messages if message["role"] == "system")
+        return messages[:system] + self._shots + messages[system:]
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """One request per text, in order; API failures (after retries) raise MistralAPIError."""
-        return [self._predict_one(text) for text in texts]
+        return self.predict_rows([{self.task.text_key: text} for text in texts])
 
-    def _predict_one(self, text: str) -> Prediction:
-        messages = [*self._prefix, {"role": "user", "content": text}]
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+        """One request per row (the prompt may read more of a row than its text), in order."""
+        return [self._predict_one(row) for row in rows]
+
+    def _predict_one(self, row: Mapping[str, Any]) -> Prediction:
+        messages = self.messages(row)
         started = time.perf_counter()
         response, usage = chat_complete(
             self.client,

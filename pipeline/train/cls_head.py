@@ -1,19 +1,22 @@
-"""A classification head for four_class: LoRA on a decoder plus a 4-way linear head, one forward pass per message.
+"""A classification head for a task with labels: LoRA on a decoder plus a linear head, one forward pass per text.
 
 Beside SFT (which teaches the model to write the label), this trains
-``AutoModelForSequenceClassification``: the decoder reads the message and a
-linear ``score`` head maps its last token to the four labels. No generation,
-so a prediction costs one forward pass, and the loss can say what SFT's
-cannot: focal loss (``focal_gamma`` > 0) spends the gradient on the messages
-the model still gets wrong, and inverse-frequency class weights keep a rare
-label (ESCALATION, in real traffic) from being drowned out.
+``AutoModelForSequenceClassification``: the decoder reads the text and a
+linear ``score`` head maps its last token to the task's ``head_labels``
+(four_class's four). No generation, so a prediction costs one forward pass,
+and the loss can say what SFT's cannot: focal loss (``focal_gamma`` > 0)
+spends the gradient on the texts the model still gets wrong, and
+inverse-frequency class weights keep a rare label (four_class's ESCALATION,
+in real traffic) from being drowned out.
 
 The head is new, so it trains in full (``modules_to_save``) and is stored in
 the adapter beside the LoRA weights; ``cls_head.json`` in the adapter
-directory names the labels in head order for ``pipeline.infer.cls_head``.
+directory names the task and the labels in head order for
+``pipeline.infer.cls_head``. The eval scores are the task's own metrics
+(``task.metrics``) of the valid set.
 
-Input: JSONL rows ``{"text": ..., "answer": LABEL}`` (the four_class split
-files; ``"label"`` works too). Checkpoints, resume, stop requests, signals and
+Input: the task's split files, one row a line with its text (``task.text_key``)
+and its label (``task.answer_key``; ``"label"`` works too). Checkpoints, resume, stop requests, signals and
 the callbacks (on_progress, on_metric, on_log, should_stop) are those of
 ``pipeline.train.sft``, and the result is its ``TrainResult``.
 
@@ -28,11 +31,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.tasks.four_class import LABELS, confusion_counts, confusion_scores
+from pipeline.tasks.registry import Task, get_task, task_names
 from pipeline.train.sft import (
     STATUS_COMPLETED,
     ConfigT,
@@ -42,11 +45,9 @@ from pipeline.train.sft import (
     ProgressCallback,
     StopCheck,
     TrainResult,
-    add_model_and_data_arguments,
-    add_precision_arguments,
-    add_run_arguments,
     base_run_card,
     config_from_args,
+    config_parser,
     default_target_modules,
     last_logged,
     resolve_model,
@@ -61,16 +62,42 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback
 
 HEAD_CARD_NAME = "cls_head.json"
-# Eval scores forwarded to on_metric besides eval/loss (Trainer prefixes compute_metrics keys with "eval_").
-_EVAL_SCORES = ("accuracy", "macro_f1", "false_allow_rate")
+TRAINER = "cls_head"
+
+
+def head_task(name: str | None, trainer: str) -> Task:
+    """The task a head run trains for: the one named, else the first registered task offering the trainer."""
+    if name:
+        task = get_task(name)
+        if trainer not in task.trainers:
+            raise ValueError(f"{task.name} does not train a {trainer} (its trainers: {', '.join(task.trainers)})")
+        return task
+    for candidate in task_names():
+        task = get_task(candidate)
+        if trainer in task.trainers and task.head_labels:
+            return task
+    raise ValueError(f"no registered task trains a {trainer}")
+
+
+def task_for_head(labels: Sequence[str]) -> Task:
+    """The registered task whose head outputs are ``labels`` (for head cards written before cards named the task)."""
+    for candidate in task_names():
+        task = get_task(candidate)
+        if tuple(task.head_labels) == tuple(labels):
+            return task
+    raise ValueError(f"no registered task has the head labels {', '.join(labels)}")
 
 
 @dataclass
 class ClsHeadRunConfig(LoRARunConfig):
     """Everything that defines a classification-head run (sft's LoRA settings plus the loss); stored in the run card."""
 
-    focal_gamma: float = 0.0  # 0 is plain cross-entropy; 2 is the focal-loss paper's choice
-    class_weights: bool = False  # weight each class by N / (classes * count) in the train file
+    focal_gamma: float = field(default=0.0, metadata={
+        "help": "focal loss exponent; 0 is plain cross-entropy, 2 the focal-loss paper's choice"})
+    class_weights: bool = field(default=False, metadata={
+        "help": "weight each class by N / (classes * count) in the train file"})
+    task: str | None = field(default=None, metadata={
+        "help": "the task type whose labels the head learns (default: the first registered one with a cls_head)"})
 
     def __post_init__(self) -> None:
         if self.focal_gamma < 0:
@@ -78,8 +105,10 @@ class ClsHeadRunConfig(LoRARunConfig):
         super().__post_init__()
 
 
-def read_labelled_jsonl(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
-    """(text, label index) pairs; a ValueError names the file, line and problem."""
+def read_labelled_jsonl(path: str | os.PathLike[str], task: Task | None = None) -> list[tuple[str, int]]:
+    """(text, label index) pairs of a task's split file; a ValueError names the file, line and problem."""
+    task = task or head_task(None, TRAINER)
+    labels = list(task.head_labels)
     examples = []
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
@@ -90,18 +119,18 @@ def read_labelled_jsonl(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{where}: not valid JSON ({error.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise ValueError(f'{where}: expected an object with a string "text"')
-            label = obj.get("answer", obj.get("label"))
-            if label not in LABELS:
-                raise ValueError(f'{where}: "answer" must be one of {", ".join(LABELS)}, got {label!r}')
-            examples.append((obj["text"], LABELS.index(label)))
+            if not isinstance(obj, dict) or not isinstance(obj.get(task.text_key), str):
+                raise ValueError(f'{where}: expected an object with a string "{task.text_key}"')
+            label = obj.get(task.answer_key, obj.get("label"))
+            if label not in labels:
+                raise ValueError(f'{where}: "{task.answer_key}" must be one of {", ".join(labels)}, got {label!r}')
+            examples.append((obj[task.text_key], labels.index(label)))
     if not examples:
         raise ValueError(f"{path}: no examples")
     return examples
 
 
-def inverse_frequency_weights(label_indices: Sequence[int], classes: int = len(LABELS)) -> list[float]:
+def inverse_frequency_weights(label_indices: Sequence[int], classes: int) -> list[float]:
     """N / (classes * count) per class (1 everywhere when balanced); 0 for a class the data lacks."""
     counts = [0] * classes
     for index in label_indices:
@@ -142,8 +171,8 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_classifier(model_path: str, tokenizer: PreTrainedTokenizerBase, precision: str = "fp32",
-                    labels: Sequence[str] = LABELS, regression: bool = False) -> Any:
+def load_classifier(model_path: str, tokenizer: PreTrainedTokenizerBase, precision: str,
+                    labels: Sequence[str], regression: bool = False) -> Any:
     """The decoder with a fresh ``len(labels)``-way head; ``pad_token_id`` set so it finds each row's last token.
 
     ``regression`` makes it a ``len(labels)``-output regression head (MSE loss; ``pipeline.train.reg_head``).
@@ -198,14 +227,34 @@ def _trainer_class() -> type[Trainer]:
     return FocalLossTrainer
 
 
-def _eval_scores(prediction: Any) -> dict[str, float]:
-    """accuracy, macro-F1 and false-allow rate of the valid set, by four_class's definitions."""
-    import numpy as np
+def eval_score_keys(task: Task) -> tuple[str, ...]:
+    """The task's metrics a head run reports on its valid set (forwarded to on_metric as eval/<key>)."""
+    return tuple(task.higher_is_better)
 
-    predicted = np.asarray(prediction.predictions).argmax(axis=-1)
-    scores = confusion_scores(confusion_counts([LABELS[index] for index in prediction.label_ids],
-                                               [LABELS[index] for index in predicted]))
-    return {key: float(scores[key]) for key in _EVAL_SCORES}
+
+def task_scores(task: Task, gold: Sequence[Any], predicted: Sequence[Any]) -> dict[str, float]:
+    """The task's own metrics of answers against gold answers, as the eval runner scores them
+    (``task.score_row`` of each formatted answer, then ``task.metrics``); metrics without a value are left out."""
+    rows = []
+    for gold_answer, answer in zip(gold, predicted):
+        example = {task.text_key: "", task.answer_key: gold_answer}
+        rows.append({**example, **task.score_row(example, task.format_answer(answer))})
+    metrics = task.metrics(rows)
+    return {key: float(metrics[key]) for key in eval_score_keys(task) if metrics.get(key) is not None}
+
+
+def classification_scores(task: Task) -> Callable[[Any], dict[str, float]]:
+    """The Trainer's compute_metrics: the task's metrics of the valid set's argmax labels."""
+
+    def compute(prediction: Any) -> dict[str, float]:
+        import numpy as np
+
+        labels = task.head_labels
+        predicted = np.asarray(prediction.predictions).argmax(axis=-1)
+        return task_scores(task, [labels[index] for index in prediction.label_ids],
+                           [labels[index] for index in predicted])
+
+    return compute
 
 
 def eval_score_reporter(on_metric: MetricCallback | None, keys: Sequence[str]) -> TrainerCallback:
@@ -266,12 +315,14 @@ def build_trainer(config: ClsHeadRunConfig, callbacks: Sequence[TrainerCallback]
     """The Trainer of a run: data tokenized, LoRA and the trainable head in place, not trained yet."""
     import torch
 
+    task = head_task(config.task, TRAINER)
     model_path, precision, tokenizer, train_data, valid_data = head_inputs(
-        config, model_path, read_labelled_jsonl, lambda label: label)
-    weights = inverse_frequency_weights(train_data["labels"]) if config.class_weights else None
+        config, model_path, functools.partial(read_labelled_jsonl, task=task), lambda label: label)
+    labels = task.head_labels
+    weights = inverse_frequency_weights(train_data["labels"], len(labels)) if config.class_weights else None
     return head_trainer(
-        config, load_classifier(model_path, tokenizer, precision), tokenizer, precision, train_data, valid_data,
-        trainer_class=_trainer_class(), compute_metrics=_eval_scores, callbacks=callbacks,
+        config, load_classifier(model_path, tokenizer, precision, labels), tokenizer, precision, train_data,
+        valid_data, trainer_class=_trainer_class(), compute_metrics=classification_scores(task), callbacks=callbacks,
         focal_gamma=config.focal_gamma,
         class_weights=torch.tensor(weights) if weights is not None else None,
     )
@@ -309,32 +360,34 @@ def train(
     and a run with the same output directory resumes from its newest checkpoint.
     """
     log = on_log or (lambda line: None)
+    task = head_task(config.task, TRAINER)
 
     def build(callbacks: list[TrainerCallback], model_path: str) -> Trainer:
         trainer = build_trainer(config, callbacks=callbacks, model_path=model_path)
         weights = trainer.class_weights
-        log(f"loss: focal gamma {config.focal_gamma}, class weights "
-            + (", ".join(f"{label}={weight:.3g}" for label, weight in zip(LABELS, weights.tolist()))
+        log(f"{task.name} head, loss: focal gamma {config.focal_gamma}, class weights "
+            + (", ".join(f"{label}={weight:.3g}" for label, weight in zip(task.head_labels, weights.tolist()))
                if weights is not None else "none"))
         return trainer
 
-    return run_head_training(config, build, functools.partial(_run_card, config), "classification", LABELS,
-                             _EVAL_SCORES, on_progress=on_progress, on_metric=on_metric, on_log=on_log,
+    return run_head_training(config, build, functools.partial(_run_card, config, task), "classification", task,
+                             on_progress=on_progress, on_metric=on_metric, on_log=on_log,
                              should_stop=should_stop, handle_signals=handle_signals)
 
 
 def run_head_training(config: LoRARunConfig, build: Callable[..., Trainer], run_card: Callable[..., dict[str, Any]],
-                      kind: str, labels: Sequence[str], scores: Sequence[str], *,
+                      kind: str, task: Task, *,
                       on_progress: ProgressCallback | None, on_metric: MetricCallback | None,
                       on_log: LogCallback | None, should_stop: StopCheck | None, handle_signals: bool) -> TrainResult:
-    """sft's run around a head trainer: the eval ``scores`` reported, and the adapter saved with its head card
-    (``kind``, ``labels`` in head order) for ``pipeline.infer.cls_head``."""
+    """sft's run around a head trainer: the task's eval scores reported, and the adapter saved with its head card
+    (``kind``, the task, its ``head_labels`` in head order) for ``pipeline.infer.cls_head``."""
     log = on_log or (lambda line: None)
+    scores = eval_score_keys(task)
 
     def save_adapter(trainer: Trainer, adapter_dir: Path) -> None:
         trainer.save_model(str(adapter_dir))
-        head = {"kind": kind, "labels": list(labels), "max_seq_length": config.max_seq_length,
-                "base_model": config.model_name}
+        head = {"kind": kind, "task": task.name, "labels": list(task.head_labels),
+                "max_seq_length": config.max_seq_length, "base_model": config.model_name}
         write_json_atomically(adapter_dir / HEAD_CARD_NAME, head)
         log(f"adapter and head saved to {adapter_dir}")
 
@@ -343,10 +396,11 @@ def run_head_training(config: LoRARunConfig, build: Callable[..., Trainer], run_
                         extra_callbacks=[eval_score_reporter(on_metric, scores)], save_adapter=save_adapter)
 
 
-def _run_card(config: ClsHeadRunConfig, model_path: str, result: TrainResult,
+def _run_card(config: ClsHeadRunConfig, task: Task, model_path: str, result: TrainResult,
               log_history: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run's provenance, as sft's run card, plus the head's labels and the last eval scores."""
-    return head_run_card(config, model_path, result, log_history, "cls_head", _EVAL_SCORES, labels=list(LABELS))
+    """The run's provenance, as sft's run card, plus the task, the head's labels and the last eval scores."""
+    return head_run_card(config, model_path, result, log_history, TRAINER, eval_score_keys(task), task=task.name,
+                         labels=list(task.head_labels))
 
 
 def head_run_card(config: LoRARunConfig, model_path: str, result: TrainResult, log_history: list[dict[str, Any]],
@@ -361,34 +415,25 @@ def head_run_card(config: LoRARunConfig, model_path: str, result: TrainResult, l
         **base_run_card(config, model_path, result, versions),
         "trainer": trainer,
         **extra,
-        "final_eval_scores": {key: last_logged(log_history, f"eval_{key}") for key in scores},
+        # Scores the valid set leaves undefined (e.g. latency, measured on a served model) were never logged.
+        "final_eval_scores": {key: value for key in scores
+                              if (value := last_logged(log_history, f"eval_{key}")) is not None},
     }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Flags named as in ``pipeline.train.sft`` where they mean the same; defaults from ClsHeadRunConfig."""
-    defaults = ClsHeadRunConfig(train_file="", output_dir="")
-    parser = argparse.ArgumentParser(
+    """ClsHeadRunConfig's flags (named as in ``pipeline.train.sft`` where they mean the same)."""
+    return config_parser(
+        ClsHeadRunConfig,
         prog="python -m pipeline.train.cls_head",
-        description="LoRA classification head (ALLOW/ESCALATION/DENY/REFUSE) on a decoder, optionally with focal "
-        "loss and inverse-frequency class weights. Checkpoints every --checkpoint-minutes and on SIGTERM/SIGINT; "
-        "run again with the same --output-dir to resume. Exit status: 0 done, 128+N stopped by signal N.",
+        description="LoRA classification head (a task's labels, e.g. four_class's ALLOW/ESCALATION/DENY/REFUSE) on a "
+        "decoder, optionally with focal loss and inverse-frequency class weights. Checkpoints every "
+        "--checkpoint-minutes and on SIGTERM/SIGINT; run again with the same --output-dir to resume. Exit status: "
+        "0 done, 128+N stopped by signal N.",
+        helps={"train_file": "the task's split file (JSONL, one row a line with its text and label)",
+               "valid_file": "same format, evaluated every --eval-steps (loss and the task's metrics)",
+               "target_modules": "comma-separated module names, a regex, or all-linear (default: per architecture)"},
     )
-    add_model_and_data_arguments(
-        parser, defaults,
-        train_file_help='JSONL, one {"text": ..., "answer": LABEL} a line ("label" works too)',
-        valid_file_help="same format, evaluated every --eval-steps (loss, accuracy, macro-F1, false-allow rate)",
-        max_seq_length_help="tokens; longer messages are truncated",
-        target_modules_help="comma-separated module names, a regex, or all-linear (default: per architecture)",
-    )
-    add = parser.add_argument
-    add("--focal-gamma", type=float, default=defaults.focal_gamma,
-        help="focal loss exponent; 0 (default) is plain cross-entropy")
-    add("--class-weights", action=argparse.BooleanOptionalAction, default=defaults.class_weights,
-        help="weight classes by inverse frequency in the train file")
-    add_precision_arguments(parser, bf16_help="bf16 where the GPU supports it")
-    add_run_arguments(parser, defaults)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

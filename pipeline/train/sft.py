@@ -19,7 +19,7 @@ One file on purpose: Hugging Face Jobs runs this very script with ``uv run``
 the project it also resolves the bundled base model (``base_models``).
 
 Input: one JSON object a line, ``{"messages": [system, user, assistant]}`` (what
-``pipeline.tasks.hidden_params.chat_messages`` builds). Each example becomes a
+a task's ``chat_messages`` builds, e.g. ``pipeline.data.export.chat_record``). Each example becomes a
 prompt/completion pair, so TRL masks the loss to the completion (the
 assistant's answer and its end-of-turn token) for any chat template, including
 those without ``{% generation %}`` markers such as SmolLM2's.
@@ -49,8 +49,9 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -92,30 +93,35 @@ class LoRARunConfig:
     round-trips through JSON (task params, run card).
     """
 
-    train_file: str
-    output_dir: str
-    valid_file: str | None = None
-    model_name: str = DEFAULT_MODEL_NAME
+    train_file: str = field(metadata={"help": "training split (JSONL)"})
+    output_dir: str = field(metadata={"help": "checkpoints/, adapter/ and run_card.json go here"})
+    valid_file: str | None = field(default=None, metadata={"help": "validation split, evaluated every --eval-steps"})
+    model_name: str = field(default=DEFAULT_MODEL_NAME, metadata={
+        "help": "bundled alias (smollm2-135m-instruct), local directory, or hub id"})
     num_epochs: float = 3.0
-    max_steps: int = -1
+    max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (overrides epochs)"})
     learning_rate: float = 2e-4
-    batch_size: int = 8
+    batch_size: int = field(default=8, metadata={"help": "per-device batch size"})
     gradient_accumulation_steps: int = 1
-    max_seq_length: int = 512
+    max_seq_length: int = field(default=512, metadata={"help": "tokens; longer examples are truncated"})
     warmup_ratio: float = 0.03
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    target_modules: list[str] | str | None = None
-    bf16: bool = False
-    fp16: bool = False
+    target_modules: list[str] | str | None = field(default=None, metadata={
+        "help": "comma-separated module names, a regex, or all-linear (default: per architecture; "
+                "Ministral 3: language-model projections only)"})
+    bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision where the GPU supports it"})
+    fp16: bool = field(default=False, metadata={"help": "fp16 mixed precision on a GPU (at most one of the two)"})
     eval_steps: int = 50
     logging_steps: int = 10
     checkpoint_minutes: float = 5.0
     keep_checkpoints: int = 3
     seed: int = 42
-    resume: bool = True
-    model_cache_dir: str | None = None
+    resume: bool = field(default=True, metadata={
+        "help": "continue from the newest checkpoint in --output-dir; --no-resume starts over"})
+    model_cache_dir: str | None = field(default=None, metadata={
+        "help": "where bundled models are converted (default: $FTLOOP_MODEL_CACHE or ~/.cache/ftloop/models)"})
 
     def __post_init__(self) -> None:
         if self.bf16 and self.fp16:
@@ -136,10 +142,13 @@ class LoRARunConfig:
 class SFTRunConfig(LoRARunConfig):
     """Everything that defines an SFT run: the shared LoRA settings plus QLoRA, packing and the train mode."""
 
-    load_in_4bit: bool = False
-    gradient_checkpointing: bool = False
-    packing: bool = False
-    train_mode: str = "sft"
+    load_in_4bit: bool = field(default=False, metadata={"help": "QLoRA: 4-bit NF4 base model through bitsandbytes"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
+    packing: bool = field(default=False, metadata={
+        "help": "pack examples padding-free (BFD) instead of padding batches"})
+    train_mode: str = field(default="sft", metadata={
+        "choices": TRAIN_MODES,
+        "help": "sft: chat examples as given; direct|cot|auto: multiple_choice data (not supported yet)"})
 
     def __post_init__(self) -> None:
         if self.train_mode not in TRAIN_MODES:
@@ -736,81 +745,64 @@ def base_run_card(config: LoRARunConfig, model_path: str, result: TrainResult,
     }
 
 
-def add_model_and_data_arguments(
-    parser: argparse.ArgumentParser,
-    defaults: LoRARunConfig,
-    *,
-    train_file_help: str,
-    valid_file_help: str,
-    max_seq_length_help: str,
-    target_modules_help: str,
-) -> None:
-    """The flags every LoRA trainer shares, from --model-name to --target-modules; defaults from its run config."""
-    add = parser.add_argument
-    add("--model-name", default=defaults.model_name,
-        help="bundled alias (smollm2-135m-instruct), local directory, or hub id (default: %(default)s)")
-    add("--train-file", required=True, help=train_file_help)
-    add("--valid-file", help=valid_file_help)
-    add("--output-dir", required=True, help="checkpoints/, adapter/ and run_card.json go here")
-    add("--num-epochs", type=float, default=defaults.num_epochs)
-    add("--max-steps", type=int, default=defaults.max_steps, help="stop after this many steps (overrides epochs)")
-    add("--learning-rate", type=float, default=defaults.learning_rate)
-    add("--batch-size", type=int, default=defaults.batch_size, help="per-device batch size")
-    add("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
-    add("--max-seq-length", type=int, default=defaults.max_seq_length, help=max_seq_length_help)
-    add("--warmup-ratio", type=float, default=defaults.warmup_ratio)
-    add("--lora-r", type=int, default=defaults.lora_r)
-    add("--lora-alpha", type=int, default=defaults.lora_alpha)
-    add("--lora-dropout", type=float, default=defaults.lora_dropout)
-    add("--target-modules", help=target_modules_help)
+def _flag_type(hint: Any) -> Any:
+    """The argparse type of a config field's type hint: the hint itself, or the str/number inside ``X | None``."""
+    options = [option for option in typing.get_args(hint) if option is not type(None)] or [hint]
+    for option in (str, float, int):
+        if option in options:
+            return option
+    raise TypeError(f"no command-line type for {hint!r}")
 
 
-def add_precision_arguments(parser: argparse.ArgumentParser, bf16_help: str) -> None:
-    """--bf16 / --fp16, at most one of them."""
-    precision = parser.add_mutually_exclusive_group()
-    precision.add_argument("--bf16", action="store_true", help=bf16_help)
-    precision.add_argument("--fp16", action="store_true", help="fp16 mixed precision on a GPU")
+def config_parser(config_class: type[LoRARunConfig], *, prog: str, description: str,
+                  helps: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """The CLI of a trainer, derived from its run config: one flag per field (``learning_rate`` ->
+    ``--learning-rate``), typed by the field's hint, defaulting to the field's default, helped by its metadata
+    (or ``helps``, by field name); a field without a default is a required flag, a bool an on/off pair
+    (``--resume``/``--no-resume``), and ``choices`` in the metadata limit a value.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    hints = typing.get_type_hints(config_class)
+    for config_field in fields(config_class):
+        flag = "--" + config_field.name.replace("_", "-")
+        help_text = (helps or {}).get(config_field.name, config_field.metadata.get("help", ""))
+        required = config_field.default is MISSING and config_field.default_factory is MISSING
+        kwargs: dict[str, Any] = {"help": help_text}
+        if required:
+            kwargs["required"] = True
+        else:
+            default = config_field.default
+            kwargs["default"] = default
+            if default is not None:
+                kwargs["help"] = f"{help_text} (default: %(default)s)".lstrip()
+        if hints[config_field.name] is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _flag_type(hints[config_field.name])
+            if "choices" in config_field.metadata:
+                kwargs["choices"] = config_field.metadata["choices"]
+        parser.add_argument(flag, **kwargs)
+    return parser
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, defaults: LoRARunConfig) -> None:
-    """The flags every LoRA trainer shares, from --eval-steps to --model-cache-dir (evaluation, checkpoints, resume)."""
-    add = parser.add_argument
-    add("--eval-steps", type=int, default=defaults.eval_steps)
-    add("--logging-steps", type=int, default=defaults.logging_steps)
-    add("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
-    add("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
-    add("--seed", type=int, default=defaults.seed)
-    add("--resume", action=argparse.BooleanOptionalAction, default=defaults.resume,
-        help="continue from the newest checkpoint in --output-dir (default); --no-resume starts over")
-    add("--model-cache-dir", help="where bundled models are converted (default: $FTLOOP_MODEL_CACHE or "
-                                  "~/.cache/ftloop/models)")
+def defaults(config_class: type[ConfigT]) -> dict[str, Any]:
+    """Every field's default of a run config (fields without one, such as the file paths, left out)."""
+    return {config_field.name: config_field.default for config_field in fields(config_class)
+            if config_field.default is not MISSING}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The seed's CLI flags, plus the ones checkpoints and evaluation need; defaults from SFTRunConfig."""
-    defaults = SFTRunConfig(train_file="", output_dir="")
-    parser = argparse.ArgumentParser(
+    """SFTRunConfig's flags (the seed's among them), plus the Hub ones that are not part of a run's definition."""
+    parser = config_parser(
+        SFTRunConfig,
         prog="python -m pipeline.train.sft",
         description="LoRA/QLoRA SFT of an instruct model on chat JSONL (loss on the assistant answer only). "
         "Checkpoints every --checkpoint-minutes and on SIGTERM/SIGINT; run again with the same --output-dir "
         "to resume. Exit status: 0 done, 128+N stopped by signal N (checkpoint saved, safe to re-run).",
+        helps={"train_file": 'chat JSONL, one {"messages": [system, user, assistant]} a line',
+               "valid_file": "chat JSONL evaluated every --eval-steps"},
     )
-    add_model_and_data_arguments(
-        parser, defaults,
-        train_file_help='chat JSONL, one {"messages": [system, user, assistant]} a line',
-        valid_file_help="chat JSONL evaluated every --eval-steps",
-        max_seq_length_help="tokens; longer examples are truncated",
-        target_modules_help="comma-separated module names, a regex, or all-linear (default: per architecture; "
-                            "Ministral 3: language-model projections only)",
-    )
-    add_precision_arguments(parser, bf16_help="bf16 mixed precision where the GPU supports it")
     add = parser.add_argument
-    add("--load-in-4bit", action="store_true", help="QLoRA: 4-bit NF4 base model through bitsandbytes")
-    add("--gradient-checkpointing", action="store_true", help="trade compute for memory (large models)")
-    add("--packing", action="store_true", help="pack examples padding-free (BFD) instead of padding batches")
-    add("--train-mode", choices=TRAIN_MODES, default=defaults.train_mode,
-        help="sft: chat examples as given; direct|cot|auto: multiple_choice data (not supported yet)")
-    add_run_arguments(parser, defaults)
     add("--hub-dataset", metavar="REPO",
         help="read --train-file/--valid-file from this Hub dataset repo (token: $HF_TOKEN)")
     add("--hub-dataset-revision", metavar="REV", help="commit or branch of --hub-dataset (default: main)")

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from pipeline.data.generate_teacher_pairs import generate_pairs
+from pipeline.tasks.hidden_params.generate import generate_pairs
 from tests.conftest import wait_for
 from tests.tiny_model import make_tiny_llama
 from webapp.evals.models import EvalExample

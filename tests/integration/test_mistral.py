@@ -15,14 +15,15 @@ import httpx
 import pytest
 
 from pipeline.data.export import chat_record
-from pipeline.data.generate_teacher_pairs import generate_pairs
+from pipeline.tasks.hidden_params.generate import generate_pairs
 from pipeline.data.jsonl import read_json, write_jsonl
 from pipeline.data.mistral_teacher import SYSTEM_PROMPT as TEACHER_PROMPT
 from pipeline.data.mistral_teacher import MistralTeacher
 from pipeline.data.teachers import get_teacher
 from pipeline.tasks.hidden_params.teacher import TemplateTeacher
 from pipeline.eval import run_eval as run_eval_cli
-from pipeline.eval.runner import run_eval
+from pipeline.eval.predictors import build_predictor
+from pipeline.eval.runner import evaluate
 from pipeline.infer.remote import MistralPredictor
 from pipeline.mistral import (
     DEFAULT_PRICES,
@@ -36,6 +37,7 @@ from pipeline.mistral import (
     retry_after_s,
 )
 from pipeline.tasks.hidden_params import AXES, SYSTEM_PROMPT, constraints_for
+from pipeline.tasks.hidden_params import TASK as HIDDEN_PARAMS
 from pipeline.train import mistral_ft
 from pipeline.train.mistral_ft import MistralFineTuningUnavailable, MistralFTConfig, delete_model, fine_tune
 from tests.fakes.mistral_server import FAKE_API_KEY, NEUTRAL_ANSWER, fake_mistral  # noqa: F401
@@ -299,7 +301,7 @@ def test_the_predictor_reports_raw_text_latency_and_usage_and_records_inference_
     predictor = MistralPredictor("open-mistral-nemo", FAKE_API_KEY, fake_mistral.url, ledger=ledger)
     assert (predictor.name, predictor.model_id, predictor.adapter) == ("remote:open-mistral-nemo",
                                                                        "open-mistral-nemo", None)
-    result = run_eval(predictor, eval_rows(3), warmup=False, commit="c0ffee",
+    result = evaluate(HIDDEN_PARAMS, predictor, eval_rows(3), warmup=False, commit="c0ffee",
                       cost=run_eval_cli.cost_model("remote", model_name="open-mistral-nemo"))
     assert all(row["raw"] == NEUTRAL_ANSWER and row["latency_ms"] > 0 for row in result.rows)
     assert all(row["usage"] == {"prompt_tokens": 200, "completion_tokens": 25} for row in result.rows)
@@ -309,12 +311,12 @@ def test_the_predictor_reports_raw_text_latency_and_usage_and_records_inference_
 
 def test_remote_mode_needs_a_model_and_a_key_and_takes_no_local_options(mistral_env, monkeypatch):
     with pytest.raises(ValueError, match="Mistral model id"):
-        run_eval_cli.predictor_factory("remote")
+        build_predictor(HIDDEN_PARAMS, "remote")
     with pytest.raises(ValueError, match="adapter"):
-        run_eval_cli.predictor_factory("remote", model_name="mistral-small-latest", adapter="a")
+        build_predictor(HIDDEN_PARAMS, "remote", model_name="mistral-small-latest", adapter="a")
     monkeypatch.delenv("MISTRAL_API_KEY")
     with pytest.raises(ValueError, match="MISTRAL_API_KEY"):
-        run_eval_cli.predictor_factory("remote", model_name="mistral-small-latest")
+        build_predictor(HIDDEN_PARAMS, "remote", model_name="mistral-small-latest")
     assert run_eval_cli.cost_model("remote", model_name="my-own-model") is None
 
 
@@ -322,8 +324,8 @@ def test_remote_mode_needs_a_model_and_a_key_and_takes_no_local_options(mistral_
 
 
 def chat_files(tmp_path):
-    train_rows = [chat_record(row) | {"id": row["id"]} for row in eval_rows(4)]
-    valid_rows = [chat_record(row) for row in eval_rows(2)]
+    train_rows = [chat_record(HIDDEN_PARAMS, row) | {"id": row["id"]} for row in eval_rows(4)]
+    valid_rows = [chat_record(HIDDEN_PARAMS, row) for row in eval_rows(2)]
     train = write_jsonl(tmp_path / "chat_train.jsonl", train_rows)
     return train, write_jsonl(tmp_path / "chat_valid.jsonl", valid_rows)
 
@@ -343,7 +345,8 @@ def test_managed_fine_tuning_runs_from_upload_to_a_fine_tuned_model(fake_mistral
     assert [request.form["purpose"] for request in uploads] == ["fine-tune", "fine-tune"]
     assert [request.form["file"][0] for request in uploads] == ["chat_train.jsonl", "chat_valid.jsonl"]
     sent_train = [json.loads(line) for line in uploads[0].form["file"][1].decode().splitlines()]
-    assert sent_train == [chat_record(row) for row in eval_rows(4)]  # messages only: the "id" key is dropped
+    # messages only: the "id" key is dropped
+    assert sent_train == [chat_record(HIDDEN_PARAMS, row) for row in eval_rows(4)]
 
     created = fake_mistral.requests_to("/v1/fine_tuning/jobs", "POST")[0].json
     assert created["model"] == "ministral-3b-latest"

@@ -135,3 +135,13 @@ def test_invalid_criteria_are_refused_with_the_problem(fields, problem):
 def test_unknown_fields_are_refused():
     with pytest.raises(ValueError, match="unknown criterion fields: colour"):
         Criterion.from_dict({**default_criteria()[0].to_dict(), "colour": "red"})
+
+
+def test_the_defaults_of_another_task_are_its_own_criteria_then_the_loop_and_tracking():
+    from pipeline.tasks.registry import get_task
+
+    task = get_task("four_class")
+    criteria = default_criteria(task)
+    assert [criterion.key for criterion in criteria] == [
+        *(spec.key for spec in task.default_criteria()), "loop_completion", "tracking_complete"]
+    assert all(criterion.direction == "higher" for criterion in criteria if criterion.metric == "macro_f1")

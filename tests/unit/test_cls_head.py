@@ -67,8 +67,8 @@ def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_example
 def test_class_weights_are_inverse_frequency():
     from pipeline.train.cls_head import inverse_frequency_weights
 
-    assert inverse_frequency_weights([0, 0, 0, 1]) == [4 / 12, 1.0, 0.0, 0.0]
-    assert inverse_frequency_weights([0, 1, 2, 3]) == [1.0, 1.0, 1.0, 1.0]
+    assert inverse_frequency_weights([0, 0, 0, 1], len(LABELS)) == [4 / 12, 1.0, 0.0, 0.0]
+    assert inverse_frequency_weights([0, 1, 2, 3], len(LABELS)) == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_it_trains_with_focal_loss_and_class_weights_and_the_predictor_reads_the_adapter(tiny_model, data, tmp_path):
@@ -96,7 +96,8 @@ def test_it_trains_with_focal_loss_and_class_weights_and_the_predictor_reads_the
     head_keys = [key for key in saved if key.endswith("score.weight")]
     assert len(head_keys) == 1 and saved[head_keys[0]].shape[0] == len(LABELS)
     assert any("lora_A" in key for key in saved)
-    assert json.loads((adapter / "cls_head.json").read_text())["labels"] == list(LABELS)
+    head_card = json.loads((adapter / "cls_head.json").read_text())
+    assert head_card["labels"] == list(LABELS) and head_card["task"] == "four_class"
     card = json.loads(Path(result.run_card_path).read_text())
     assert card["trainer"] == "cls_head" and card["hyperparameters"]["focal_gamma"] == 2.0
     assert card["hyperparameters"]["class_weights"] is True

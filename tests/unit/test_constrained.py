@@ -21,7 +21,7 @@ from pipeline.infer.constrained import (
     can_end,
     is_number_prefix,
 )
-from pipeline.tasks.hidden_params import AXES, SYSTEM_PROMPT, chat_messages, format_target, parse
+from pipeline.tasks.hidden_params import AXES, SYSTEM_PROMPT, TASK, chat_messages, format_target, parse
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -107,7 +107,7 @@ def prefix_ids(tokenizer) -> list[int]:
 
 
 def decoder_for(model, tokenizer, cached: bool = False, **options) -> ConstrainedDecoder:
-    decoder = ConstrainedDecoder(model, tokenizer, render(tokenizer, "x"), **options)
+    decoder = ConstrainedDecoder(model, tokenizer, render(tokenizer, "x"), fields=TASK.answer_fields, **options)
     if cached:
         decoder.cache_prefix(prefix_ids(tokenizer))
     return decoder

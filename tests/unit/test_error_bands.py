@@ -1,5 +1,4 @@
-from pipeline.data.generate_teacher_pairs import Band
-from pipeline.eval.error_bands import worst_bands
+from pipeline.tasks.hidden_params.bands import Band, worst_bands
 
 NEUTRAL = (50,) * 6
 

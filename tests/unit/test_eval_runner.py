@@ -1,4 +1,5 @@
-"""run_eval: batching, callbacks, per-example rows, provenance, long-format rows, and the two CLIs."""
+"""evaluate (the six-parameter task): batching, callbacks, per-example rows, provenance, long-format rows, and the
+two CLIs."""
 
 import json
 
@@ -8,10 +9,11 @@ from pipeline.data.generate_frozen_eval_set import content_hash
 from pipeline.data.jsonl import read_json, read_jsonl, write_jsonl
 from pipeline.eval import aggregate_metrics, run_eval as run_eval_cli
 from pipeline.eval.metrics import CostModel
-from pipeline.eval.runner import EvalStopped, code_commit, metric_rows, run_eval
-from pipeline.tasks.predictors import Prediction
+from pipeline.eval.predictors import build_predictor
+from pipeline.eval.runner import EvalStopped, code_commit, evaluate, metric_rows
+from pipeline.tasks.hidden_params import AXES, TASK, constraints_for, format_target, parse
 from pipeline.tasks.hidden_params.rules import RuleBaseline
-from pipeline.tasks.hidden_params import AXES, constraints_for, format_target, parse
+from pipeline.tasks.predictors import Prediction
 
 TARGETS = [
     (80, 20, 50, 50, 50, 50),  # neutral errors: 30 30 0 0 0 0
@@ -48,7 +50,7 @@ class Recording:
 
 
 def test_a_garbage_predictor_gets_no_valid_json_and_exactly_the_neutral_errors():
-    result = run_eval(Recording("Sure! Here you go: energy=high"), examples(), commit="abc")
+    result = evaluate(TASK, Recording("Sure! Here you go: energy=high"), examples(), commit="abc")
     metrics = result.metrics
     assert metrics["json_valid_rate"] == 0.0
     assert metrics["vector_mae"] == pytest.approx((60 + 0 + 190) / 18)
@@ -62,14 +64,15 @@ def test_a_garbage_predictor_gets_no_valid_json_and_exactly_the_neutral_errors()
 def test_it_predicts_in_batches_after_one_warmup_request_and_reports_progress():
     predictor = Recording(format_target((50,) * 6))
     progress = []
-    run_eval(predictor, examples() * 2, batch_size=4, on_progress=lambda done, total: progress.append((done, total)))
+    evaluate(TASK, predictor, examples() * 2, batch_size=4,
+             on_progress=lambda done, total: progress.append((done, total)))
     assert [len(batch) for batch in predictor.batches] == [1, 4, 2]
     assert progress == [(4, 6), (6, 6)]
 
 
 def test_without_warmup_every_call_is_scored():
     predictor = Recording()
-    run_eval(predictor, examples(), batch_size=2, warmup=False)
+    evaluate(TASK, predictor, examples(), batch_size=2, warmup=False)
     assert [len(batch) for batch in predictor.batches] == [2, 1]
 
 
@@ -81,7 +84,7 @@ def test_should_stop_raises_instead_of_returning_partial_metrics():
         return len(calls) > 1
 
     with pytest.raises(EvalStopped, match="after 2 of 3"):
-        run_eval(Recording(), examples(), batch_size=2, should_stop=stop_after_first_batch)
+        evaluate(TASK, Recording(), examples(), batch_size=2, should_stop=stop_after_first_batch)
 
 
 def test_a_predictor_that_drops_answers_is_an_error():
@@ -90,12 +93,12 @@ def test_a_predictor_that_drops_answers_is_an_error():
             return super().predict(texts)[:-1]
 
     with pytest.raises(RuntimeError, match="returned 1 predictions for 2"):
-        run_eval(Short(), examples(), batch_size=2, warmup=False)
+        evaluate(TASK, Short(), examples(), batch_size=2, warmup=False)
 
 
 def test_rows_and_provenance_with_the_rule_baseline():
     logs = []
-    result = run_eval(
+    result = evaluate(TASK, 
         RuleBaseline(),
         examples(),
         on_log=logs.append,
@@ -124,6 +127,7 @@ def test_rows_and_provenance_with_the_rule_baseline():
         "code_commit": "deadbeef",
         "seed": 3,
         "time": result.provenance["time"],
+        "task": "hidden_params",
         "decode": "free",
     }
     assert len(logs) == 2 and "json_valid_rate 1.000" in logs[1]
@@ -131,7 +135,7 @@ def test_rows_and_provenance_with_the_rule_baseline():
 
 def test_extra_provenance_cannot_rewrite_the_required_fields():
     with pytest.raises(ValueError, match="eval_set_hash"):
-        run_eval(RuleBaseline(), examples(), extra_provenance={"eval_set_hash": "mine"})
+        evaluate(TASK, RuleBaseline(), examples(), extra_provenance={"eval_set_hash": "mine"})
 
 
 def test_metric_rows_are_long_format_with_provenance_and_skip_unknown_values():
@@ -194,9 +198,10 @@ def test_model_modes_build_real_predictors_from_a_local_model(tmp_path):
                    ).save_pretrained(adapter)
     train = write_jsonl(tmp_path / "train.jsonl", examples())
 
-    tuned = run_eval_cli.predictor_factory("fine_tuned", model_name=str(base), adapter=str(adapter), decode="constrained")
+    tuned = build_predictor(TASK, "fine_tuned", model_name=str(base), adapter=str(adapter), decode="constrained")
     assert (tuned.name, tuned.model_id, tuned.adapter) == ("fine_tuned", str(base), str(adapter))
-    baseline = run_eval_cli.predictor_factory("prompt_baseline", model_name=str(base), few_shot_path=train, few_shot_k=2)
+    baseline = build_predictor(TASK, "prompt_baseline", model_name=str(base), few_shot_rows=read_jsonl(train),
+                               few_shot_k=2)
     assert baseline.name == "prompt_baseline" and len(baseline.few_shot) == 2 and baseline.adapter is None
     for predictor in (tuned, baseline):
         answer = predictor.predict([examples()[0]["request_text"]])[0]
@@ -205,7 +210,7 @@ def test_model_modes_build_real_predictors_from_a_local_model(tmp_path):
 
 def test_fine_tuned_needs_an_adapter():
     with pytest.raises(ValueError, match="fine_tuned needs an adapter"):
-        run_eval_cli.predictor_factory("fine_tuned", model_name="m")
+        build_predictor(TASK, "fine_tuned", model_name="m")
 
 
 @pytest.mark.parametrize("module", [run_eval_cli, aggregate_metrics])

@@ -20,13 +20,14 @@ from pipeline.infer.hf import (
     prompt_baseline,
 )
 from pipeline.infer.model_cache import ModelCache
-from pipeline.tasks.hidden_params import SYSTEM_PROMPT, chat_messages, format_target, parse
+from pipeline.tasks.hidden_params import SYSTEM_PROMPT, TASK, chat_messages, format_target, parse
+from pipeline.tasks.registry import get_task
 from tests.unit.test_constrained import one_thread, tiny_model, tiny_tokenizer  # noqa: F401  (one_thread: autouse)
 
 EXAMPLES = [
-    ("calm acoustic piano for a rainy night", {"energy": 10, "warmth": 80, "brightness": 30, "acousticness": 95,
-                                               "complexity": 40, "nostalgia": 70}),
-    ("loud bright synth for a summer road trip", (90, 40, 85, 5, 50, 20)),
+    {"request_text": "calm acoustic piano for a rainy night",
+     "target": {"energy": 10, "warmth": 80, "brightness": 30, "acousticness": 95, "complexity": 40, "nostalgia": 70}},
+    {"request_text": "loud bright synth for a summer road trip", "target": (90, 40, 85, 5, 50, 20)},
 ]
 
 
@@ -37,7 +38,7 @@ def loaded() -> LoadedModel:
 
 
 def test_the_fine_tuned_predictor_prompts_exactly_as_training_did(loaded):
-    predictor = fine_tuned(loaded)
+    predictor = fine_tuned(loaded, TASK)
     text = "soft retro jazz"
 
     assert predictor.messages(text) == chat_messages(text)
@@ -46,22 +47,23 @@ def test_the_fine_tuned_predictor_prompts_exactly_as_training_did(loaded):
 
 
 def test_the_prompt_baseline_shows_the_examples_as_earlier_chat_turns(loaded):
-    predictor = prompt_baseline(loaded, EXAMPLES)
+    predictor = prompt_baseline(loaded, TASK, EXAMPLES)
 
     messages = predictor.messages("warm old jazz")
 
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[0]["content"] == SYSTEM_PROMPT
-    assert messages[1]["content"] == EXAMPLES[0][0]
-    assert messages[2]["content"] == format_target(EXAMPLES[0][1])
-    assert messages[4]["content"] == format_target(EXAMPLES[1][1])
+    assert messages[1]["content"] == EXAMPLES[0]["request_text"]
+    assert messages[2]["content"] == format_target(EXAMPLES[0]["target"])
+    assert messages[4]["content"] == format_target(EXAMPLES[1]["target"])
     assert messages[-1]["content"] == "warm old jazz"
     # The examples belong to the shared prefix, so they are cached, not re-run per request.
-    assert len(predictor.prefix_ids()) > len(fine_tuned(loaded).prefix_ids())
+    assert len(predictor.prefix_ids()) > len(fine_tuned(loaded, TASK).prefix_ids())
 
 
 @pytest.mark.parametrize("mode", ["constrained", "expected"])
-@pytest.mark.parametrize("factory", [fine_tuned, lambda loaded, **o: prompt_baseline(loaded, EXAMPLES, **o)],
+@pytest.mark.parametrize("factory", [lambda loaded, **o: fine_tuned(loaded, TASK, **o),
+                                     lambda loaded, **o: prompt_baseline(loaded, TASK, EXAMPLES, **o)],
                          ids=["fine_tuned", "prompt_baseline"])
 def test_constrained_modes_predict_valid_json_with_latency_and_work_done(loaded, factory, mode):
     predictor = factory(loaded, decode=mode)
@@ -78,7 +80,7 @@ def test_constrained_modes_predict_valid_json_with_latency_and_work_done(loaded,
 
 
 def test_constrained_decoding_runs_fewer_model_steps_than_free_generation(loaded):
-    predictor = fine_tuned(loaded)
+    predictor = fine_tuned(loaded, TASK)
     text = "loud complex retro piano"
 
     free = predictor.predict([text], decode="free")[0]
@@ -91,10 +93,25 @@ def test_constrained_decoding_runs_fewer_model_steps_than_free_generation(loaded
 
 def test_it_refuses_an_unknown_decode_mode(loaded):
     with pytest.raises(ValueError, match="decode must be one of"):
-        HFPredictor(loaded, "fine_tuned", decode="beam")
+        HFPredictor(loaded, "fine_tuned", TASK, decode="beam")
     with pytest.raises(ValueError, match="decode must be one of"):
-        fine_tuned(loaded).predict(["x"], decode="sampled")
+        fine_tuned(loaded, TASK).predict(["x"], decode="sampled")
     assert DECODE_MODES == ("free", "constrained", "expected")
+
+
+def test_a_task_without_an_answer_skeleton_generates_freely_from_its_own_chat(loaded):
+    task = get_task("four_class")
+    row = task.demo_rows(1, 0, "en")[0]
+    with pytest.raises(ValueError, match="no fixed skeleton"):
+        HFPredictor(loaded, "fine_tuned", task, decode="constrained")
+    predictor = fine_tuned(loaded, task, max_new_tokens=5)
+
+    assert predictor.decode == "free" and predictor.decoder is None
+    assert predictor.messages(row) == task.chat_messages(row, False)
+    baseline = prompt_baseline(loaded, task, [row])
+    assert baseline.messages(row) == [*task.chat_messages(row, True), task.chat_messages(row, False)[-1]]
+    [prediction] = predictor.predict_rows([row])
+    assert 0 < prediction.tokens_decoded == prediction.usage["completion_tokens"] <= 5
 
 
 def test_few_shot_examples_are_a_reproducible_sample_of_train_rows():
@@ -103,7 +120,7 @@ def test_few_shot_examples_are_a_reproducible_sample_of_train_rows():
     picked = few_shot_examples(rows, 3, seed=4)
 
     assert picked == few_shot_examples(rows, 3, seed=4)
-    assert len(picked) == 3 and all(text.startswith("request ") for text, _ in picked)
+    assert len(picked) == 3 and all(row["request_text"].startswith("request ") for row in picked)
     assert len(few_shot_examples(rows[:2], 5)) == 2
 
 

@@ -3,8 +3,10 @@
 import pytest
 
 from pipeline.eval import metrics as m
+from pipeline.eval.runner import score_predictions
+from pipeline.tasks.hidden_params import AXES, TASK, format_target
+from pipeline.tasks.hidden_params import metrics as hm
 from pipeline.tasks.predictors import Prediction
-from pipeline.tasks.hidden_params import AXES, format_target
 
 NEUTRAL = (50,) * 6
 T1, P1 = (40, 50, 60, 70, 80, 90), (50, 50, 50, 50, 50, 50)  # |errors| 10 0 10 20 30 40 = 110
@@ -16,6 +18,11 @@ def prediction(vector_or_raw, latency_ms=1.0, usage=None):
     return Prediction(raw=raw, latency_ms=latency_ms, usage=usage or {})
 
 
+def compute_metrics(examples, predictions, cost=None):
+    """The metric dict the eval runner stores for these predictions."""
+    return score_predictions(TASK, examples, predictions, cost=cost)[1]
+
+
 def row(target, constraints=None):
     example = {"request_text": "x", "language": "en", "target": dict(zip(AXES, target))}
     if constraints is not None:
@@ -25,21 +32,21 @@ def row(target, constraints=None):
 
 def test_json_valid_rate_counts_strict_parses_only():
     outputs = [format_target(T1), "garbage", " " + format_target(T2) + "\n", "```json\n" + format_target(T1) + "```"]
-    assert m.json_valid_rate(outputs) == 0.5
+    assert hm.json_valid_rate(outputs) == 0.5
 
 
 def test_vector_mae_averages_over_examples_and_axes():
-    assert m.vector_mae([T1, T2], [P1, P2]) == pytest.approx(130 / 12)
+    assert hm.vector_mae([T1, T2], [P1, P2]) == pytest.approx(130 / 12)
 
 
 def test_mse_raw_and_norm():
     # (100 + 0 + 100 + 400 + 900 + 1600) + (100 + 100) = 3300 over 12 values
-    assert m.mse_raw([T1, T2], [P1, P2]) == pytest.approx(275.0)
-    assert m.mse_norm([T1, T2], [P1, P2]) == pytest.approx(0.0275)
+    assert hm.mse_raw([T1, T2], [P1, P2]) == pytest.approx(275.0)
+    assert hm.mse_norm([T1, T2], [P1, P2]) == pytest.approx(0.0275)
 
 
 def test_axis_mae_and_error_distribution():
-    assert m.axis_mae([T1, T2], [P1, P2]) == {
+    assert hm.axis_mae([T1, T2], [P1, P2]) == {
         "energy": 10.0,
         "warmth": 5.0,
         "brightness": 5.0,
@@ -47,12 +54,12 @@ def test_axis_mae_and_error_distribution():
         "complexity": 15.0,
         "nostalgia": 20.0,
     }
-    assert m.errors_by_axis([T1, T2], [P1, P2])["nostalgia"] == [40, 0]
-    assert m.absolute_errors(T1, P1) == (10, 0, 10, 20, 30, 40)
+    assert hm.errors_by_axis([T1, T2], [P1, P2])["nostalgia"] == [40, 0]
+    assert hm.absolute_errors(T1, P1) == (10, 0, 10, 20, 30, 40)
 
 
 def test_an_invalid_output_is_scored_as_the_neutral_vector():
-    result = m.compute_metrics([row(T1)], [prediction("I'd say energetic!")])
+    result = compute_metrics([row(T1)], [prediction("I'd say energetic!")])
     assert result["json_valid_rate"] == 0.0
     assert result["vector_mae"] == pytest.approx(110 / 6)
     assert result["mse_raw"] == pytest.approx(3100 / 6)
@@ -71,7 +78,7 @@ def test_an_invalid_output_is_scored_as_the_neutral_vector():
     ],
 )
 def test_constraint_bounds_are_inclusive(direction, value, satisfied):
-    assert m.constraint_satisfied(direction, value) is satisfied
+    assert hm.constraint_satisfied(direction, value) is satisfied
 
 
 def test_constraint_match_rate_pools_constraints_over_examples():
@@ -80,34 +87,34 @@ def test_constraint_match_rate_pools_constraints_over_examples():
         [{"axis": "nostalgia", "direction": "high"}],
     ]
     predicted = [(55, 46, 50, 50, 50, 50), (50, 50, 50, 50, 50, 90)]
-    assert m.constraint_match_rate(constraints, predicted) == pytest.approx(2 / 3)
+    assert hm.constraint_match_rate(constraints, predicted) == pytest.approx(2 / 3)
 
 
 def test_constraint_match_rate_is_none_without_constraints():
-    assert m.constraint_match_rate([[], []], [NEUTRAL, NEUTRAL]) is None
-    assert m.compute_metrics([row(NEUTRAL)], [prediction(NEUTRAL)])["constraint_match_rate"] is None
+    assert hm.constraint_match_rate([[], []], [NEUTRAL, NEUTRAL]) is None
+    assert compute_metrics([row(NEUTRAL)], [prediction(NEUTRAL)])["constraint_match_rate"] is None
 
 
 def test_constraints_come_from_the_row_or_else_from_the_target():
     target = (70, 30, 50, 50, 50, 50)  # constraints_for: energy high, warmth low
     predicted = (60, 60, 50, 50, 50, 50)  # satisfies energy high only
-    assert m.compute_metrics([row(target)], [prediction(predicted)])["constraint_match_rate"] == 0.5
+    assert compute_metrics([row(target)], [prediction(predicted)])["constraint_match_rate"] == 0.5
     stored = [{"axis": "warmth", "direction": "low"}]
-    assert m.compute_metrics([row(target, stored)], [prediction(predicted)])["constraint_match_rate"] == 0.0
+    assert compute_metrics([row(target, stored)], [prediction(predicted)])["constraint_match_rate"] == 0.0
 
 
 @pytest.mark.parametrize(
     "value, expected", [(0, 0), (19, 0), (20, 1), (39, 1), (40, 2), (59, 2), (60, 3), (80, 4), (100, 4)]
 )
 def test_bucket_edges(value, expected):
-    assert m.bucket(value) == expected
+    assert hm.bucket(value) == expected
 
 
 def test_slot_exact_match_needs_all_six_axes_in_bucket():
     targets = [(20, 50, 50, 50, 50, 100), (20, 50, 50, 50, 50, 100)]
     predicted = [(39, 40, 59, 41, 58, 80), (19, 40, 59, 41, 58, 80)]  # second misses on energy only
-    assert m.slot_exact_match(targets, predicted) == 0.5
-    accuracy = m.bucket_accuracy(targets, predicted)
+    assert hm.slot_exact_match(targets, predicted) == 0.5
+    accuracy = hm.bucket_accuracy(targets, predicted)
     assert accuracy["energy"] == 0.5
     assert all(accuracy[axis] == 1.0 for axis in AXES[1:])
 
@@ -125,12 +132,12 @@ def test_slot_exact_match_needs_all_six_axes_in_bucket():
     ],
 )
 def test_intent_score(target, predicted, expected):
-    assert m.intent_score(target, predicted) == pytest.approx(expected)
+    assert hm.intent_score(target, predicted) == pytest.approx(expected)
 
 
 def test_intent_score_mean():
     targets = [(100, 50, 50, 50, 50, 50), (100, 50, 50, 50, 50, 50)]
-    assert m.intent_score_mean(targets, [(90, 50, 50, 50, 50, 50), (10, 50, 50, 50, 50, 50)]) == 0.5
+    assert hm.intent_score_mean(targets, [(90, 50, 50, 50, 50, 50), (10, 50, 50, 50, 50, 50)]) == 0.5
 
 
 def test_p95_is_the_nearest_rank_percentile():
@@ -175,15 +182,18 @@ def test_loop_completion_rate():
 
 
 def test_compute_metrics_returns_the_flat_dict():
-    result = m.compute_metrics(
+    result = compute_metrics(
         [row(T1), row(T2)], [prediction(P1, latency_ms=2.0), prediction(P2, latency_ms=4.0)], cost=m.CostModel.free()
     )
     assert list(result) == [
-        *m.METRIC_KEYS,
+        "json_valid_rate", "vector_mae", "mse_raw", "mse_norm", "constraint_match_rate", "slot_exact_match",
+        "intent_score_mean",
         *(f"mae_{axis}" for axis in AXES),
         *(f"bucket_acc_{axis}" for axis in AXES),
+        *m.RUNNER_METRICS,
         "n_examples",
     ]
+    assert list(result) == [*m.metric_keys(TASK), "n_examples"]
     assert result["vector_mae"] == pytest.approx(130 / 12)
     assert result["p95_inference_latency_ms"] == 4.0
     assert result["cost_per_100_requests_usd"] == 0.0
@@ -193,11 +203,13 @@ def test_compute_metrics_returns_the_flat_dict():
 
 def test_metrics_refuse_empty_or_mismatched_input():
     with pytest.raises(ValueError):
-        m.vector_mae([], [])
+        hm.vector_mae([], [])
     with pytest.raises(ValueError):
-        m.compute_metrics([row(T1)], [])
+        compute_metrics([row(T1)], [])
 
 
 def test_lower_is_better():
     assert m.lower_is_better("vector_mae") and m.lower_is_better("mae_energy")
     assert not m.lower_is_better("intent_score_mean") and not m.lower_is_better("bucket_acc_energy")
+    assert m.lower_is_better("p95_inference_latency_ms") and m.lower_is_better("cost_per_100_requests_usd")
+    assert m.lower_is_better("vector_mae", TASK) and not m.lower_is_better("json_valid_rate", TASK)

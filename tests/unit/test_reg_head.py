@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.data.jsonl import write_jsonl
-from pipeline.tasks.hidden_params import AXES, parse
+from pipeline.tasks.hidden_params import AXES, TASK, parse
 from tests.helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 from tests.tiny_model import make_tiny_llama
 
@@ -64,7 +64,7 @@ def test_a_bad_line_is_named(tmp_path):
 
 
 def test_it_learns_the_request_and_the_predictor_answers_valid_json_from_the_adapter(tiny_model, data, tmp_path):
-    from pipeline.eval.run_eval import predictor_factory
+    from pipeline.eval.predictors import build_predictor
     from pipeline.infer.cls_head import HeadPredictor, is_head_adapter
     from pipeline.train.reg_head import RegHeadRunConfig, train
 
@@ -81,13 +81,13 @@ def test_it_learns_the_request_and_the_predictor_answers_valid_json_from_the_ada
     maes = [value for key, _, value in metrics if key == "eval/vector_mae"]
     assert len(maes) == 2 and maes[-1] < 15, maes  # the neutral vector is 33 off these targets
     card = json.loads((Path(result.adapter_dir) / "cls_head.json").read_text())
-    assert card["kind"] == "regression" and card["labels"] == list(AXES)
+    assert card["kind"] == "regression" and card["labels"] == list(AXES) and card["task"] == "hidden_params"
     assert json.loads(Path(result.run_card_path).read_text())["trainer"] == "reg_head"
     assert is_head_adapter(result.adapter_dir)
 
     # The eval runner and the playground get the head from the adapter alone; a decode option is moot.
-    predictor = predictor_factory("fine_tuned", model_name=str(tiny_model), adapter=result.adapter_dir,
-                                  decode="constrained")
+    predictor = build_predictor(TASK, "fine_tuned", model_name=str(tiny_model), adapter=result.adapter_dir,
+                                decode="constrained")
     assert isinstance(predictor, HeadPredictor) and predictor.name == "fine_tuned"
     loud, quiet = predictor.predict(["level 99 music, loud fast", "level 99 music, soft slow"])
     loud_values, quiet_values = parse(loud.raw), parse(quiet.raw)

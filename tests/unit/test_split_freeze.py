@@ -3,10 +3,12 @@ import random
 
 import pytest
 
-from pipeline.data.build_train_valid_test import STATS_FILE, histogram, split_rows, split_stats, write_splits
+from pipeline.data.build_train_valid_test import STATS_FILE, write_splits
+from pipeline.data.export import chat_record, prompt_completion_record
 from pipeline.data.generate_frozen_eval_set import FrozenSetCorrupted, content_hash, freeze
 from pipeline.data.jsonl import read_jsonl
-from pipeline.tasks.hidden_params import AXES, parse
+from pipeline.tasks.hidden_params import AXES, TASK, parse
+from pipeline.tasks.hidden_params.split import histogram, split_rows, split_stats
 
 
 def make_rows(n, seed=0):
@@ -44,7 +46,7 @@ def test_histogram_puts_100_in_the_last_bin():
 def test_stats_file_and_exports_are_written(tmp_path):
     splits = split_rows(make_rows(100), 0)
     stats = split_stats(splits, {"too_short": 3})
-    write_splits(tmp_path, splits, stats)
+    write_splits(tmp_path, TASK, splits, stats)
     on_disk = json.loads((tmp_path / STATS_FILE).read_text())
     assert on_disk["counts"] == {"train": 80, "valid": 10, "test": 10, "total": 100}
     assert on_disk["dropped_by_reason"] == {"too_short": 3}
@@ -54,6 +56,10 @@ def test_stats_file_and_exports_are_written(tmp_path):
     assert parse(chat[0]["messages"][2]["content"]) == tuple(splits["train"][0]["target"].values())
     pc = read_jsonl(tmp_path / "prompt_completion_test.jsonl")
     assert pc[0]["completion"][0]["role"] == "assistant" and pc[0]["prompt"][-1]["role"] == "user"
+    # The task's split files are the export formats of pipeline.data.export.
+    assert chat[0] == chat_record(TASK, splits["train"][0])
+    assert pc[0] == prompt_completion_record(TASK, splits["test"][0])
+    assert TASK.split(make_rows(100), 0) == splits and TASK.split_stats(splits, {"too_short": 3}) == stats
 
 
 def test_freeze_names_the_set_by_content_and_never_overwrites(tmp_path):

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.tasks.datafiles import load_presets
+from pipeline.tasks.hidden_params import metrics as vector_metrics
 from pipeline.tasks.hidden_params import schema
+from pipeline.tasks.hidden_params.bands import Band, worst_bands
 from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
 from pipeline.tasks.registry import (
@@ -20,10 +22,6 @@ from pipeline.tasks.registry import (
 )
 from pipeline.tasks.text import detect_language
 
-_LOWER_IS_BETTER = ("vector_mae", "mse_raw", "mse_norm", *(f"mae_{axis}" for axis in AXES))
-_HIGHER_IS_BETTER = ("json_valid_rate", "constraint_match_rate", "slot_exact_match", "intent_score_mean",
-                     *(f"bucket_acc_{axis}" for axis in AXES))
-
 
 class HiddenParamsTask(Task):
     name = schema.NAME
@@ -33,7 +31,7 @@ class HiddenParamsTask(Task):
     answer_key = "target"
     hashed_fields = ("request_text", "language", "target", "constraints")
     headline_metric = "vector_mae"
-    higher_is_better = {key: False for key in _LOWER_IS_BETTER} | {key: True for key in _HIGHER_IS_BETTER}
+    higher_is_better = dict(vector_metrics.METRICS)
     verdict_metrics = ("vector_mae", "mse_norm", "intent_score_mean")
     trainers = ("reg_head", "sft")
     default_trainer = "reg_head"
@@ -49,8 +47,8 @@ class HiddenParamsTask(Task):
     def generate(self, *, size: int, seed: int, language: str, teacher: str = "template",
                  oversample: Sequence[Mapping[str, Any]] = (), budget_usd: float | None = None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
-        from pipeline.data.generate_teacher_pairs import Band, generate_pairs
         from pipeline.data.teachers import get_teacher
+        from pipeline.tasks.hidden_params.generate import generate_pairs
         from pipeline.mistral import Budget
 
         writer = get_teacher("template" if teacher == "demo" else teacher)
@@ -90,20 +88,21 @@ class HiddenParamsTask(Task):
 
     def split(self, rows: Sequence[Row], seed: int,
               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[Row]]:
-        from pipeline.data.build_train_valid_test import split_rows
+        from pipeline.tasks.hidden_params.split import split_rows
 
         return split_rows(rows, seed, fractions)
 
     def split_stats(self, splits: Mapping[str, Sequence[Row]], dropped_by_reason: Mapping[str, int]) -> dict[str, Any]:
-        from pipeline.data.build_train_valid_test import split_stats
+        from pipeline.tasks.hidden_params.split import split_stats
 
         return split_stats(splits, dropped_by_reason)
 
     def split_files(self, name: str, rows: Sequence[Row]) -> dict[str, list[Row]]:
-        from pipeline.data.export import chat_record, prompt_completion_record
-
-        return {f"chat_{name}.jsonl": [chat_record(row) for row in rows],
-                f"prompt_completion_{name}.jsonl": [prompt_completion_record(row) for row in rows]}
+        """The chat exports the trainers and Mistral fine-tuning read (pipeline.data.export's formats)."""
+        chats = [self.chat_messages(row, True) for row in rows]
+        return {f"chat_{name}.jsonl": [{"messages": messages} for messages in chats],
+                f"prompt_completion_{name}.jsonl": [{"prompt": messages[:-1], "completion": messages[-1:]}
+                                                    for messages in chats]}
 
     # -- model input and output --------------------------------------------------------
 
@@ -124,12 +123,10 @@ class HiddenParamsTask(Task):
         return RuleBaseline()
 
     def score_row(self, example: Mapping[str, Any], raw: str) -> dict[str, Any]:
-        from pipeline.eval.metrics import absolute_errors, intent_score
-
         target = schema.to_vector(example["target"])
         parsed = schema.parse(raw)
         predicted = parsed if parsed is not None else NEUTRAL
-        abs_errors = dict(zip(AXES, absolute_errors(target, predicted)))
+        abs_errors = dict(zip(AXES, vector_metrics.absolute_errors(target, predicted)))
         return {
             "target": dict(zip(AXES, target)),
             "constraints": list(example["constraints"] if "constraints" in example else schema.constraints_for(target)),
@@ -138,33 +135,14 @@ class HiddenParamsTask(Task):
             "abs_errors": abs_errors,
             "mean_abs_error": sum(abs_errors.values()) / len(AXES),
             "error": sum(abs_errors.values()) / len(AXES),
-            "intent_score": intent_score(target, predicted),
+            "intent_score": vector_metrics.intent_score(target, predicted),
         }
 
     def metrics(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
-        from pipeline.eval import metrics as m
-
-        if not rows:
-            raise ValueError("no examples to score")
-        targets = [schema.to_vector(row["target"]) for row in rows]
-        predicted = [schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL for row in rows]
-        values: dict[str, float | None] = {
-            "json_valid_rate": sum(1 for row in rows if row["valid"]) / len(rows),
-            "vector_mae": m.vector_mae(targets, predicted),
-            "mse_raw": m.mse_raw(targets, predicted),
-            "mse_norm": m.mse_norm(targets, predicted),
-            "constraint_match_rate": m.constraint_match_rate([row["constraints"] for row in rows], predicted),
-            "slot_exact_match": m.slot_exact_match(targets, predicted),
-            "intent_score_mean": m.intent_score_mean(targets, predicted),
-        }
-        values.update({f"mae_{axis}": value for axis, value in m.axis_mae(targets, predicted).items()})
-        values.update({f"bucket_acc_{axis}": value for axis, value in m.bucket_accuracy(targets, predicted).items()})
-        return values
+        return vector_metrics.row_metrics(rows)
 
     def error_bands(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         from dataclasses import asdict
-
-        from pipeline.eval.error_bands import worst_bands
 
         pairs = [(schema.to_vector(row["target"]), schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL)
                  for row in rows]
