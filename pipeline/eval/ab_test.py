@@ -30,6 +30,9 @@ from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task, task_names
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_CONFIDENCE = 0.95
+# The name the pages show for each method pipeline.eval.paired.paired_test may choose.
+TEST_NAMES = {"exact_binomial": "mcnemar", "chi2_continuity_corrected": "mcnemar", "wilcoxon_signed_rank": "wilcoxon",
+              "sign_test_exact": "sign"}
 
 
 def scored_rows(task: Task, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -60,7 +63,8 @@ def ab_test(
 
     Returns {"task", "predictors", "n_examples", "metrics": {name: {"a", "b", "delta", "ci_low", "ci_high",
     "resamples_defined", "higher_is_better"}}, "error": (the same for the mean per-example error), "bootstrap",
-    "paired_test", "mcnemar" (the paired test when errors are 0/1, else None), "latency", "charts": {"a", "b"}};
+    "test" (the paired test of the per-example errors: {"name": "mcnemar" | "wilcoxon" | "sign", "method", "p_value",
+    ...}), "latency", "charts": {"a", "b"}};
     values that are undefined (e.g. four_class's false-allow rate without harmful items) are None.
     """
     if resamples < 1:
@@ -86,6 +90,7 @@ def ab_test(
 
     metrics = {key: comparison(observed_a[key], observed_b[key], key, task.higher_is_better[key]) for key in keys}
     test = paired.paired_test(errors_a, errors_b)
+    test = {"name": TEST_NAMES[test["method"]], **test}
     return {
         "task": task.name,
         "predictors": {"a": name_a, "b": name_b},
@@ -93,8 +98,7 @@ def ab_test(
         "metrics": metrics,
         "error": comparison(sum(errors_a) / len(errors_a), sum(errors_b) / len(errors_b), paired.ERROR_KEY, False),
         "bootstrap": {"resamples": resamples, "seed": seed, "confidence": confidence},
-        "paired_test": test,
-        "mcnemar": test if "b" in test and "c" in test else None,
+        "test": test,
         "latency": paired.latency(a_rows, b_rows),
         "charts": {"a": task.charts(a_rows), "b": task.charts(b_rows)},
     }
@@ -122,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for metric, row in {**result["metrics"], "error": result["error"]}.items():
         print(f"{metric}: A {row['a']} B {row['b']} delta {row['delta']} "
               f"[{row['ci_low']}, {row['ci_high']}] ({result['bootstrap']['confidence']:.0%} CI)")
-    test = result["paired_test"]
-    if result["mcnemar"] is not None:
+    test = result["test"]
+    if test["name"] == "mcnemar":
         print(f"McNemar ({test['method']}): b={test['b']} c={test['c']} statistic={test['statistic']:.4g} "
               f"p={test['p_value']:.4g}")
     else:

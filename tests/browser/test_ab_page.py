@@ -3,7 +3,7 @@ import os
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.unit.test_compare_views import four_class_pair, four_class_set, six_values_run, six_values_set
+from tests.factories import four_class_pair, four_class_set, six_values_run, six_values_set
 from webapp.evals.models import ABTest
 
 pytestmark = pytest.mark.browser

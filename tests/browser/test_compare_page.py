@@ -4,14 +4,15 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import wait_for
-from tests.integration.test_loop import loop_done, tiny_loop
-from tests.unit.test_compare_views import (
+from tests.factories import (
     choice_set,
     evaluation,
     four_class_pair,
     four_class_set,
+    loop_done,
     six_values_run,
     six_values_set,
+    tiny_loop,
 )
 
 pytestmark = pytest.mark.browser

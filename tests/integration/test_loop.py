@@ -3,36 +3,13 @@
 import pytest
 from django.urls import reverse
 
-from pipeline.tasks.hidden_params.generate import generate_pairs
 from tests.conftest import wait_for
-from tests.tiny_model import make_tiny_llama
+from tests.factories import loop_done, tiny_loop
 from webapp.evals.models import EvalExample
-from webapp.runs import loops
-from webapp.runs.models import Cycle, Loop, StageRun
+from webapp.runs.models import Cycle, StageRun
 
 pytestmark = pytest.mark.integration
 Status = StageRun.Status
-
-
-def tiny_loop(tmp_path, cycles=2) -> Loop:
-    texts = [row["request_text"] for row in generate_pairs(300, 0, "en")] + ["energy warmth brightness acousticness complexity nostalgia {}\":,0123456789"]
-    base = str(make_tiny_llama(tmp_path / "tiny", texts))
-    return loops.start_loop(
-        name="tiny loop",
-        cycles=cycles,
-        data={"size": 150, "seed": 1, "language": "en", "teacher": "template"},
-        training={"trainer": "sft", "model_name": base, "num_epochs": 1.0, "max_steps": 8, "learning_rate": 5e-3,
-                  "batch_size": 8,
-                  "lora_r": 8, "load_in_4bit": False, "eval_steps": 4, "max_seq_length": 256},
-        evaluation={"decode": "constrained"},
-    )
-
-
-def loop_done(loop):
-    runs = StageRun.objects.filter(cycle__loop=loop)
-    if runs.filter(status__in=(Status.FAILURE, Status.REVOKED)).exists():
-        return "failed"
-    return Cycle.objects.filter(loop=loop, completed=True).count() == loop.cycles and not runs.exclude(status=Status.SUCCESS).exists()
 
 
 def test_a_two_cycle_loop_completes_with_verdicts_and_oversampling(engineer_client, start_worker, tmp_path):

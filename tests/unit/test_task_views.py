@@ -10,15 +10,14 @@ from django.urls import reverse
 
 from pipeline.data.jsonl import write_jsonl
 from pipeline.tasks.registry import get_task, task_names
-from webapp.datasets.models import Dataset, FrozenEvalSet
+from tests.factories import LABELS, POST, four_class_pair, four_class_set
+from webapp.datasets.models import Dataset
 from webapp.evals.ab import create_ab_test
-from webapp.evals.models import ABTest, EvalExample
+from webapp.evals.models import ABTest
 from webapp.runs.models import Loop, StageRun
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-LABELS = ("ALLOW", "ESCALATION", "DENY", "REFUSE")
-POST = "I have been playing since the closed beta and our guild runs the weekly raid every Friday night."
 
 
 def upload(client, task: str, lines: list[str]):
@@ -26,29 +25,9 @@ def upload(client, task: str, lines: list[str]):
         "task": task, "name": "imported", "file": SimpleUploadedFile("rows.jsonl", "\n".join(lines).encode())})
 
 
-def eval_run(dataset: Dataset, predictor: str, predicted: list[str | None], latency_ms: float) -> StageRun:
-    """A finished four_class evaluation of `dataset`'s frozen set, gold labels cycling through LABELS."""
-    run = StageRun.objects.create(kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS, dataset=dataset,
-                                  params={"predictor": predictor},
-                                  result={"metrics": {"accuracy": 0.5},
-                                          "provenance": {"eval_set_hash": dataset.frozen_eval_set.content_hash}})
-    EvalExample.objects.bulk_create(
-        EvalExample(run=run, index=index, request_text=f"post {index}", target=LABELS[index % 4], raw_output=label or "?",
-                    parsed=label, valid=label is not None, latency_ms=latency_ms + index % 3,
-                    abs_error=float(label != LABELS[index % 4]))
-        for index, label in enumerate(predicted)
-    )
-    return run
-
-
-def ab_pair(content_hash: str = "a" * 64, items: int = 40) -> tuple[StageRun, StageRun]:
+def ab_pair(salt: str = "") -> tuple[StageRun, StageRun]:
     """Model A answers ALLOW on even items (right on 3 of 4 items), model B gives no answer on every fifth item."""
-    frozen = FrozenEvalSet.objects.create(content_hash=content_hash, path="/nonexistent", size=items)
-    dataset = Dataset.objects.create(name=f"fc {content_hash[:4]}", task_type="four_class", frozen_eval_set=frozen)
-    gold = [LABELS[index % 4] for index in range(items)]
-    run_a = eval_run(dataset, "prompt_baseline", [g if i % 2 else "ALLOW" for i, g in enumerate(gold)], 40.0)
-    run_b = eval_run(dataset, "fine_tuned", [None if i % 5 == 0 else g for i, g in enumerate(gold)], 8.0)
-    return run_a, run_b
+    return four_class_pair(four_class_set(40, salt=salt))
 
 
 def test_a_bad_four_class_line_is_named_and_nothing_is_stored(engineer_client, data_dir):
@@ -133,12 +112,13 @@ def test_a_train_mode_that_suits_none_of_the_rows_is_refused_on_the_form(enginee
 
 
 def test_an_ab_test_of_runs_on_different_frozen_sets_is_refused(engineer_client):
-    run_a, _ = ab_pair("a" * 64)
-    _, run_b = ab_pair("b" * 64)
+    run_a, _ = ab_pair("a")
+    _, run_b = ab_pair("b")
     response = engineer_client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_b.pk})
     [error] = response.context["form"].non_field_errors()
-    assert error == (f"#{run_a.pk} and #{run_b.pk} were evaluated on different frozen sets (aaaaaaaaaaaa… and "
-                     "bbbbbbbbbbbb…); an A/B test compares two models on the same set.")
+    hash_a, hash_b = (run.dataset.frozen_eval_set.content_hash[:12] for run in (run_a, run_b))
+    assert error == (f"#{run_a.pk} and #{run_b.pk} were evaluated on different frozen sets ({hash_a}… and "
+                     f"{hash_b}…); an A/B test compares two models on the same set.")
     assert not ABTest.objects.exists()
 
 
@@ -154,11 +134,12 @@ def test_an_ab_test_is_stored_shown_and_linked_from_both_runs(engineer_client):
     test = ABTest.objects.get()
     assert response["Location"] == reverse("ab_test_detail", args=[test.pk])
     assert test.result["metrics"]["accuracy"]["a"] == 0.75 and test.result["metrics"]["accuracy"]["b"] == 0.8
-    assert test.result["mcnemar"]["b"] == 6 and test.result["mcnemar"]["c"] == 8
+    assert test.result["test"]["name"] == "mcnemar" and test.result["test"]["b"] == 6 and test.result["test"]["c"] == 8
     page = engineer_client.get(response["Location"]).content.decode()
     assert "McNemar" in page and re.search(r'data-testid="ci">\[0\.\d{4}, 0\.\d{4}\]', page)
     data = engineer_client.get(reverse("ab_test_data", args=[test.pk])).json()
-    assert data["confusion"]["a"]["labels"] == list(LABELS) and len(data["confusion"]["b"]["matrix"]) == 4
+    assert data["charts"]["a"]["confusion"]["labels"] == list(LABELS)
+    assert len(data["charts"]["b"]["confusion"]["matrix"]) == 4
     for run in (run_a, run_b):
         assert reverse("ab_test_detail", args=[test.pk]) in engineer_client.get(
             reverse("run_detail", args=[run.pk])).content.decode()

@@ -19,8 +19,8 @@ from django.db import transaction
 
 from pipeline.data.jsonl import read_jsonl, write_jsonl
 from pipeline.tasks.registry import Task, TrainingPreset, render_chats
-from pipeline.train import cls_head, reg_head, sft
 from pipeline.train.experiment_record import record_from_run_dir
+from pipeline.train.registry import TRAINERS, defaults
 from pipeline.train.sft import RUN_CARD_NAME, TrainResult
 from webapp.datasets.models import Dataset
 from webapp.runs import services, tracking
@@ -36,12 +36,6 @@ class Interrupted(RuntimeError):
 RUN_OPTIONS = ("trainer", "backend", "flavor", "dataset_repo", "model_repo")
 # ...and those that shape the data the trainer reads (a preset's), not the trainer.
 DATA_OPTIONS = ("preset", "train_mode", "retrieval_context", "retrieval_top_k")
-# trainer -> (config class, train function, whether it reads chats (SFT) or the task's rows (heads)).
-TRAINERS: dict[str, tuple[type, Callable[..., TrainResult], bool]] = {
-    "sft": (sft.SFTRunConfig, sft.train, True),
-    "reg_head": (reg_head.RegHeadRunConfig, reg_head.train, False),
-    "cls_head": (cls_head.ClsHeadRunConfig, cls_head.train, False),
-}
 BACKENDS = ("local", "hf_jobs", "mistral")
 # Config fields set here from the run, never from params (SFT's own train_mode stays "sft").
 _SET_HERE = ("train_file", "valid_file", "output_dir", "resume", "train_mode")
@@ -68,8 +62,7 @@ def config_from_params(config_class: type, params: Mapping[str, Any], **paths: A
 
 def trainer_defaults(trainer: str) -> dict[str, Any]:
     """The trainer's hyperparameter defaults, read from its config dataclass (the one source of them)."""
-    config = TRAINERS[trainer][0](train_file="-", output_dir="-")
-    return {key: value for key, value in asdict(config).items() if key not in _SET_HERE}
+    return {key: value for key, value in defaults(trainer).items() if key not in _SET_HERE}
 
 
 def preset_of(task: Task, key: str) -> TrainingPreset:
@@ -100,7 +93,7 @@ def check_params(task: Task, params: Mapping[str, Any]) -> None:
     if backend != "local" and trainer != "sft":
         raise ValueError(f"the {backend} backend fine-tunes generatively (sft), not with {trainer}")
     if backend != "mistral":
-        config_from_params(TRAINERS[trainer][0], params, train_file="-", output_dir="-")
+        config_from_params(TRAINERS[trainer].config_class, params, train_file="-", output_dir="-")
 
 
 def trainer_rows(task: Task, dataset: Dataset, params: Mapping[str, Any],
@@ -110,7 +103,7 @@ def trainer_rows(task: Task, dataset: Dataset, params: Mapping[str, Any],
     SFT reads chats (the task's `chat_messages` in the preset's train mode), a head the prepared rows.
     """
     rows = task.prepare_rows(read_jsonl(dataset.directory / f"{split}.jsonl"), params)
-    if not TRAINERS[params.get("trainer", task.default_trainer)][2]:
+    if TRAINERS[params.get("trainer", task.default_trainer)].reads != "chats":
         return rows, [], len(rows)
     usable, refused = render_chats(task, rows, params.get("train_mode"))
     return usable, refused, len(rows)
@@ -174,9 +167,9 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
     """Write the files the trainer reads into the run directory, then train (tracked, checkpointed, resumable)."""
     dataset, params, task = run.dataset, run.params, run.dataset.task
     trainer = params.get("trainer", task.default_trainer)
-    config_class, train_function, reads_chats = TRAINERS[trainer]
+    chosen = TRAINERS[trainer]
     directory = run.directory
-    prefix = "chat" if reads_chats else "rows"
+    prefix = "chat" if chosen.reads == "chats" else "rows"
     train_rows, left_out = usable_train_rows(task, dataset, params)
     if left_out:
         reporter.on_log(f"left out {left_out['rows']} of {left_out['of']} train rows that train mode "
@@ -184,12 +177,13 @@ def train(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
     train_file = write_jsonl(directory / f"{prefix}_train.jsonl", train_rows)
     valid_rows, _, _ = trainer_rows(task, dataset, params, "valid")
     valid_file = write_jsonl(directory / f"{prefix}_valid.jsonl", valid_rows) if valid_rows else None
-    config = config_from_params(config_class, params, train_file=str(train_file),
+    task_field = {"task": task.name} if "task" in {field.name for field in fields(chosen.config_class)} else {}
+    config = config_from_params(chosen.config_class, params, train_file=str(train_file),
                                 valid_file=str(valid_file) if valid_file else None, output_dir=str(directory),
-                                resume=True)
+                                resume=True, **task_field)
     reporter.on_log(f"{task.name}: {trainer} training{', preset ' + params['preset'] if params.get('preset') else ''}, "
                     f"{len(train_rows)} train and {len(valid_rows)} valid examples")
-    return run_training(run, reporter, train_function, config, {"left_out": left_out} if left_out else None)
+    return run_training(run, reporter, chosen.train, config, {"left_out": left_out} if left_out else None)
 
 
 def run_training(run: StageRun, reporter: RunReporter, trainer: Callable[..., TrainResult], config: Any,
