@@ -116,7 +116,7 @@ def test_an_ab_test_of_runs_on_different_frozen_sets_is_refused(engineer_client)
     _, run_b = ab_pair("b")
     response = engineer_client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_b.pk})
     [error] = response.context["form"].non_field_errors()
-    hash_a, hash_b = (run.dataset.frozen_eval_set.content_hash[:12] for run in (run_a, run_b))
+    hash_a, hash_b = (run.result["provenance"]["eval_set_hash"][:12] for run in (run_a, run_b))
     assert error == (f"#{run_a.pk} and #{run_b.pk} were evaluated on different frozen sets ({hash_a}… and "
                      f"{hash_b}…); an A/B test compares two models on the same set.")
     assert not ABTest.objects.exists()
