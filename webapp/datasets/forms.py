@@ -9,6 +9,7 @@ from pipeline.data.generate_teacher_pairs import LANGUAGE_CHOICES
 from pipeline.data.importer import ImportFailed
 from pipeline.data.teachers import teacher_names
 from pipeline.tasks.registry import get_task, task_names
+from webapp import bounds
 from webapp.datasets.models import FLAGSHIP_TASK
 
 LANGUAGE_LABELS = {"en": _("English"), "ja": _("Japanese"), "mixed": _("Mixed (half each)")}
@@ -47,15 +48,15 @@ class DataCycleForm(TaskFormMixin, forms.Form):
     """Start generate -> filter -> split -> freeze; text task types write their offline demo rows."""
 
     task = task_field()
-    size = forms.IntegerField(label=_("Pairs to generate"), min_value=10, max_value=100_000, initial=2000)
-    seed = forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1, initial=0)
+    size = forms.IntegerField(label=_("Pairs to generate"), initial=2000, **bounds.DATASET_SIZE)
+    seed = forms.IntegerField(label=_("Seed"), initial=0, **bounds.SEED)
     language = forms.ChoiceField(
         label=_("Language"), choices=[(code, LANGUAGE_LABELS[code]) for code in LANGUAGE_CHOICES], initial="en"
     )
     teacher = forms.ChoiceField(label=_("Teacher"), choices=[(name, name) for name in teacher_names()], initial="template",
                                 help_text=_("Six-parameter task only; the other task types write offline demo rows."))
     teacher_budget_usd = forms.FloatField(
-        label=_("Teacher budget (USD)"), required=False, min_value=0,
+        label=_("Teacher budget (USD)"), required=False, **bounds.TEACHER_BUDGET_USD,
         help_text=_("API teachers (mistral) stop cleanly when this run has spent it; empty: FTLOOP_TEACHER_BUDGET_USD or no limit."),
     )
     name = forms.CharField(label=_("Name (optional)"), max_length=200, required=False)

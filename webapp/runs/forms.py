@@ -5,11 +5,21 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.tasks.registry import TextTask, get_task, task_names
-from pipeline.train.base_models import DEFAULT_BASE_MODEL
+from pipeline.train.base_models import DEFAULT_BASE_MODEL, ModelNotAllowed, model_location
+from webapp import bounds
 from webapp.datasets.forms import TaskFormMixin, demo_language_error, task_field
 from webapp.datasets.models import FLAGSHIP_TASK, Dataset
 from webapp.runs.task_training import preset_choices, trainer_config, training_params
 from webapp.runs.training import check_params
+
+
+def loadable_model(name: str) -> None:
+    """Field validator: a bundled model, a hub id or a directory under settings.FTLOOP_MODELS_DIR (the rule the
+    workers' loader applies again, pipeline.train.base_models.model_location)."""
+    try:
+        model_location(name, settings.FTLOOP_MODELS_DIR)
+    except ModelNotAllowed as exc:
+        raise forms.ValidationError(str(exc)) from None
 
 
 def preset_field() -> forms.ChoiceField:
@@ -51,24 +61,24 @@ class TrainingForm(forms.Form):
     backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
     preset = preset_field()
     model_name = forms.CharField(
-        label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200,
-        help_text=_("The bundled SmolLM2-135M-Instruct, a local path, or a hub id (e.g. mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
+        label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200, validators=[loadable_model],
+        help_text=_("The bundled SmolLM2-135M-Instruct, a directory under FTLOOP_MODELS_DIR, or a hub id (e.g. mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
     )
-    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, min_value=0.01, max_value=100)
-    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, min_value=-1)
-    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, min_value=1e-7, max_value=1.0)
-    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
-    gradient_accumulation_steps = forms.IntegerField(label=_("Gradient accumulation steps"), initial=1, min_value=1, max_value=512)
-    max_seq_length = forms.IntegerField(label=_("Max sequence length"), initial=256, min_value=32, max_value=8192)
-    warmup_ratio = forms.FloatField(label=_("Warmup ratio"), initial=0.03, min_value=0, max_value=0.99)
-    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
-    lora_alpha = forms.IntegerField(label=_("LoRA alpha"), initial=32, min_value=1, max_value=4096)
-    lora_dropout = forms.FloatField(label=_("LoRA dropout"), initial=0.05, min_value=0, max_value=0.9)
+    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, **bounds.NUM_EPOCHS)
+    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, **bounds.MAX_STEPS)
+    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, **bounds.LEARNING_RATE)
+    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, **bounds.BATCH_SIZE)
+    gradient_accumulation_steps = forms.IntegerField(label=_("Gradient accumulation steps"), initial=1, **bounds.GRADIENT_ACCUMULATION_STEPS)
+    max_seq_length = forms.IntegerField(label=_("Max sequence length"), initial=256, **bounds.MAX_SEQ_LENGTH)
+    warmup_ratio = forms.FloatField(label=_("Warmup ratio"), initial=0.03, **bounds.WARMUP_RATIO)
+    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, **bounds.LORA_R)
+    lora_alpha = forms.IntegerField(label=_("LoRA alpha"), initial=32, **bounds.LORA_ALPHA)
+    lora_dropout = forms.FloatField(label=_("LoRA dropout"), initial=0.05, **bounds.LORA_DROPOUT)
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
-    eval_steps = forms.IntegerField(label=_("Evaluate every N steps"), initial=50, min_value=1)
-    logging_steps = forms.IntegerField(label=_("Log the loss every N steps"), initial=5, min_value=1)
-    checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, min_value=0.01, max_value=600)
-    seed = forms.IntegerField(label=_("Seed"), initial=42, min_value=0, max_value=2**31 - 1)
+    eval_steps = forms.IntegerField(label=_("Evaluate every N steps"), initial=50, **bounds.EVAL_STEPS)
+    logging_steps = forms.IntegerField(label=_("Log the loss every N steps"), initial=5, **bounds.LOGGING_STEPS)
+    checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, **bounds.CHECKPOINT_MINUTES)
+    seed = forms.IntegerField(label=_("Seed"), initial=42, **bounds.SEED)
     flavor = forms.CharField(label=_("HF Jobs hardware flavor"), initial=settings.FTLOOP_HF_JOB_FLAVOR, max_length=50,
                              required=False,
                              help_text=_("Only for Hugging Face Jobs, e.g. a10g-small, l4x1, a100-large."))
@@ -123,17 +133,18 @@ class LoopForm(TaskFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200, initial="loop")
     task = task_field()
     preset = preset_field()
-    cycles = forms.IntegerField(label=_("Cycles"), initial=2, min_value=1, max_value=20)
-    size = forms.IntegerField(label=_("Pairs per cycle"), initial=2000, min_value=50, max_value=100_000)
-    seed = forms.IntegerField(label=_("Seed"), initial=0, min_value=0, max_value=2**31 - 1)
+    cycles = forms.IntegerField(label=_("Cycles"), initial=2, **bounds.CYCLES)
+    size = forms.IntegerField(label=_("Pairs per cycle"), initial=2000, **bounds.LOOP_SIZE)
+    seed = forms.IntegerField(label=_("Seed"), initial=0, **bounds.SEED)
     language = forms.ChoiceField(label=_("Language"), choices=[("en", _("English")), ("ja", _("Japanese")),
                                                               ("mixed", _("Mixed (half each)"))], initial="en")
-    model_name = forms.CharField(label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200)
-    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, min_value=0.01, max_value=100)
-    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, min_value=-1)
-    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, min_value=1e-7, max_value=1.0)
-    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, min_value=1, max_value=512)
-    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, min_value=1, max_value=1024)
+    model_name = forms.CharField(label=_("Base model"), initial=DEFAULT_BASE_MODEL, max_length=200,
+                                 validators=[loadable_model])
+    num_epochs = forms.FloatField(label=_("Epochs"), initial=1.0, **bounds.NUM_EPOCHS)
+    max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, **bounds.MAX_STEPS)
+    learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, **bounds.LEARNING_RATE)
+    batch_size = forms.IntegerField(label=_("Batch size"), initial=8, **bounds.BATCH_SIZE)
+    lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, **bounds.LORA_R)
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained",
                                help_text=_("Six-parameter task only; text task types generate freely."))
