@@ -9,6 +9,7 @@ API, offered when MISTRAL_API_KEY is set).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,9 @@ from pipeline.tasks.hidden_params import AXES, parse
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
 from webapp.datasets.models import FLAGSHIP_TASK, Dataset
 from webapp.runs.models import StageRun
-from webapp.secrets import secret
+from webapp.secrets import redact, secret
+
+logger = logging.getLogger(__name__)
 
 
 def _build(kind_and_model: str, extra: str | None) -> Predictor:
@@ -75,10 +78,17 @@ def predictor_for(spec: str) -> Predictor:
 
 
 def answer(text: str, specs: list[str]) -> list[dict[str, Any]]:
-    """One result per model: the raw output, the parsed values, validity and latency."""
+    """One result per model: the raw output, the parsed values, validity and latency; or, for a model that
+    failed (a remote service down, a run whose files are gone), its error, so it never hides the others."""
     results = []
     for spec in specs:
-        prediction = predictor_for(spec).predict([text])[0]
+        try:
+            prediction = predictor_for(spec).predict([text])[0]
+        except Exception as exc:  # any model's failure is that model's result
+            logger.exception("playground model %s failed", spec)
+            results.append({"spec": spec, "label": label(spec), "values": None, "valid": False,
+                            "error": redact(f"{type(exc).__name__}: {exc}")})
+            continue
         values = parse(prediction.raw)
         results.append({
             "spec": spec,
