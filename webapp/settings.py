@@ -41,7 +41,9 @@ SECURE_SSL_REDIRECT = env_bool("FTLOOP_SSL_REDIRECT", PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes talk plain HTTP to the container
 # Behind a proxy that terminates TLS: the header it sets on HTTPS requests, e.g. X-Forwarded-Proto.
 _PROXY_SSL_HEADER = env_str("FTLOOP_PROXY_SSL_HEADER")
-SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
 
 # Content Security Policy (django-csp): scripts only from our static files, no inline script or handler
 # (data attributes and json_script carry values). Styles allow inline: htmx, plotly and progress bars set them.
@@ -63,7 +65,7 @@ CONTENT_SECURITY_POLICY = {
 EMAIL_HOST = env_str("FTLOOP_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("FTLOOP_EMAIL_PORT", 587, minimum=1)
 EMAIL_HOST_USER = env_str("FTLOOP_EMAIL_USER", "")
-EMAIL_HOST_PASSWORD = env_str("FTLOOP_EMAIL_PASSWORD", "")
+EMAIL_HOST_PASSWORD = env_str("FTLOOP_EMAIL_PASSWORD", "")  # a secret (webapp.secrets): redacted from logs
 EMAIL_USE_TLS = env_bool("FTLOOP_EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("FTLOOP_EMAIL_FROM", "ftloop@localhost")
 _SMTP = "django.core.mail.backends.smtp.EmailBackend"

@@ -68,7 +68,8 @@ def test_a_byte_order_mark_after_the_first_line_is_refused():
 def test_every_task_type_imports_under_the_same_rules():
     good = json.dumps({"text": "a calm line", "label": "ALLOW"})
     bad = json.dumps({"text": "an ok line\u0000", "label": "ALLOW"})
-    assert problems([good, bad], task="four_class") == [(2, "a string holds a control character (U+0000) at position 11")]
+    assert problems([good, bad], task="four_class") == [
+        (2, "a string holds a control character (U+0000) at position 11")]
 
 
 def upload(client, content: str) -> object:

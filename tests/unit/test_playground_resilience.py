@@ -48,6 +48,7 @@ def test_the_results_show_each_models_answer_or_error_on_its_own(remote_down, de
                             {"row": row, "axes": AXES, "results_json": json.dumps(row.results)})
 
     remote, rules = page.split('data-model="rule_baseline"')
-    assert 'data-testid="error">This model failed: ConnectionError: remote:mistral-small-latest is unreachable' in remote
+    failure = "This model failed: ConnectionError: remote:mistral-small-latest is unreachable"
+    assert f'data-testid="error">{failure}' in remote
     assert 'data-testid="raw"' not in remote and 'name="verdict"' not in remote
     assert 'data-testid="raw"' in rules and 'name="verdict"' in rules and "This model failed" not in rules

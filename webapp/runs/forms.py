@@ -68,7 +68,8 @@ class TrainingForm(forms.Form):
     max_steps = forms.IntegerField(label=_("Max steps (−1: by epochs)"), initial=-1, **bounds.MAX_STEPS)
     learning_rate = forms.FloatField(label=_("Learning rate"), initial=5e-4, **bounds.LEARNING_RATE)
     batch_size = forms.IntegerField(label=_("Batch size"), initial=8, **bounds.BATCH_SIZE)
-    gradient_accumulation_steps = forms.IntegerField(label=_("Gradient accumulation steps"), initial=1, **bounds.GRADIENT_ACCUMULATION_STEPS)
+    gradient_accumulation_steps = forms.IntegerField(label=_("Gradient accumulation steps"), initial=1,
+                                                     **bounds.GRADIENT_ACCUMULATION_STEPS)
     max_seq_length = forms.IntegerField(label=_("Max sequence length"), initial=256, **bounds.MAX_SEQ_LENGTH)
     warmup_ratio = forms.FloatField(label=_("Warmup ratio"), initial=0.03, **bounds.WARMUP_RATIO)
     lora_r = forms.IntegerField(label=_("LoRA r"), initial=16, **bounds.LORA_R)
@@ -77,7 +78,8 @@ class TrainingForm(forms.Form):
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     eval_steps = forms.IntegerField(label=_("Evaluate every N steps"), initial=50, **bounds.EVAL_STEPS)
     logging_steps = forms.IntegerField(label=_("Log the loss every N steps"), initial=5, **bounds.LOGGING_STEPS)
-    checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0, **bounds.CHECKPOINT_MINUTES)
+    checkpoint_minutes = forms.FloatField(label=_("Checkpoint every N minutes"), initial=5.0,
+                                          **bounds.CHECKPOINT_MINUTES)
     seed = forms.IntegerField(label=_("Seed"), initial=42, **bounds.SEED)
     flavor = forms.CharField(label=_("HF Jobs hardware flavor"), initial=settings.FTLOOP_HF_JOB_FLAVOR, max_length=50,
                              required=False,
