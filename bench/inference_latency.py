@@ -33,7 +33,7 @@ from pipeline.data.jsonl import read_jsonl  # noqa: E402
 from pipeline.tasks.predictors import Prediction  # noqa: E402
 from pipeline.infer.hf import HFPredictor, LoadedModel, few_shot_examples, load_model  # noqa: E402
 from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task  # noqa: E402
-from pipeline.train.base_models import DEFAULT_BASE_MODEL, resolve_base_model  # noqa: E402
+from pipeline.train.base_models import DEFAULT_BASE_MODEL, MODELS_DIR_ENV, resolve_base_model  # noqa: E402
 
 CONFIGS = (
     ("(a) free generate", "free", False),
@@ -97,7 +97,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         model_name = args.model_name
-        if args.tiny:
+        if args.tiny:  # the scratch directory is this process's models directory
+            os.environ[MODELS_DIR_ENV] = scratch
             model_name = tiny_model_dir(Path(scratch) / "tiny", resolve_base_model(args.model_name))
         loaded = load_model(model_name, args.adapter)
         predictors = build_predictors(loaded, task, shots)

@@ -7,7 +7,7 @@ the machine, and only the ratio measured within one invocation means anything.
 
     python bench/train_throughput.py                    # SmolLM2-135M from the model cache
     python bench/train_throughput.py --tiny             # a random 4-layer Llama with SmolLM2's tokenizer
-    python bench/train_throughput.py --model-name PATH  # any local model with a chat template
+    python bench/train_throughput.py --model-name PATH  # a local model with a chat template, under $FTLOOP_MODELS_DIR
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipeline.data.export import chat_record  # noqa: E402
 from pipeline.tasks.hidden_params import TASK  # noqa: E402
 from pipeline.tasks.hidden_params.generate import generate_pairs  # noqa: E402
 from pipeline.data.jsonl import write_jsonl  # noqa: E402
-from pipeline.train.base_models import DEFAULT_BASE_MODEL, resolve_base_model  # noqa: E402
+from pipeline.train.base_models import DEFAULT_BASE_MODEL, MODELS_DIR_ENV, resolve_base_model  # noqa: E402
 from pipeline.train.sft import SFTRunConfig, TrainResult, train  # noqa: E402
 
 
@@ -61,9 +61,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="ftloop-bench-") as scratch:
         root = Path(scratch)
-        model_path = resolve_base_model(args.model_name)
-        if args.tiny:
-            model_path = tiny_model(root / "tiny", model_path)
+        model_path = args.model_name
+        if args.tiny:  # the scratch directory is this process's models directory
+            os.environ[MODELS_DIR_ENV] = scratch
+            model_path = tiny_model(root / "tiny", resolve_base_model(args.model_name))
         rows = generate_pairs(args.examples, seed=args.seed, language="mixed")
         train_file = write_jsonl(root / "chat_train.jsonl", (chat_record(TASK, row) for row in rows))
 

@@ -13,11 +13,15 @@ trackio take their own directories from the process environment.
 ``WANDB_MODE=offline`` is honoured: the run is written under ``directory``
 (``<directory>/wandb/offline-run-*``), system stats and machine-info probes
 are switched off, and nothing is sent; ``wandb sync <ref()['dir']>`` uploads it
-later. W&B keeps staged artifact copies under ``WANDB_DATA_DIR`` and its core
-log under ``WANDB_CACHE_DIR``. wandb 0.28 writes the API key into none of these
-files (checked by tests/unit/test_tracking.py); this module never puts it into
-a message, a config or `TrackerRun.ref`, and drops config entries named like
-credentials.
+later. W&B keeps staged artifact copies under ``WANDB_DATA_DIR``, its core log
+under ``WANDB_CACHE_DIR``, reads its settings from ``WANDB_CONFIG_DIR`` and
+downloads into ``WANDB_ARTIFACT_DIR``; these default to the home directory and
+the working directory, so unless the environment names them, a W&B run points
+them under ``<directory>/wandb-home`` (process-wide: wandb reads them from
+``os.environ``, and its core service keeps the values it started with).
+wandb 0.28 writes the API key into none of these files (checked by
+tests/unit/test_tracking.py); this module never puts it into a message, a
+config or `TrackerRun.ref`, and drops config entries named like credentials.
 
 Trackio keeps its root directory in module globals, so a process tracks into
 one Trackio directory at a time: `open_run` points it at
@@ -64,6 +68,9 @@ _ARTIFACT_NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9._-]+")
 _WANDB_TAG_MAX = 64
 _WANDB_HEADER_BYTES = 7  # a .wandb file that holds no record yet
 _WANDB_WRITE_TIMEOUT_S = 60.0
+# wandb's own directories (module docstring) -> their place under <directory>/wandb-home.
+_WANDB_HOME_DIRS = {"WANDB_CACHE_DIR": "cache", "WANDB_DATA_DIR": "data", "WANDB_CONFIG_DIR": "config",
+                    "WANDB_ARTIFACT_DIR": "artifacts"}
 
 
 def choose_backend(env: Mapping[str, str] = os.environ) -> str:
@@ -203,6 +210,8 @@ class WandbRun(TrackerRun):
         super().__init__(project, name)
         self.offline = _wandb_offline(env)
         directory.mkdir(parents=True, exist_ok=True)
+        for variable, subdirectory in _WANDB_HOME_DIRS.items():
+            os.environ.setdefault(variable, str(directory.resolve() / "wandb-home" / subdirectory))
         settings = wandb.Settings(
             silent=True,
             console="off",  # the web app keeps its own log tail

@@ -55,6 +55,16 @@ def data_dir(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def models_dir(settings, monkeypatch, tmp_path_factory):
+    """Tests build their tiny models in pytest's temporary directories: that root is the models directory, for
+    the forms (settings) and for the loaders here and in worker processes (the environment)."""
+    root = tmp_path_factory.getbasetemp().resolve()
+    settings.FTLOOP_MODELS_DIR = root
+    monkeypatch.setenv("FTLOOP_MODELS_DIR", str(root))
+    return root
+
+
+@pytest.fixture(autouse=True)
 def english_after_each_test():
     """A page rendered in Japanese leaves its language active in this thread; workers always start in English."""
     yield

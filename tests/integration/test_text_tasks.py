@@ -16,7 +16,6 @@ from webapp.datasets.models import Dataset
 from webapp.evals.models import ABTest, EvalExample
 from webapp.runs.models import Cycle, Loop, Metric, StageRun
 
-
 pytestmark = pytest.mark.integration
 Status = StageRun.Status
 Kind = StageRun.Kind

@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.data.generate_frozen_eval_set import content_hash
 from pipeline.data.jsonl import read_json, read_jsonl, write_jsonl
-from pipeline.eval import aggregate_metrics, run_eval as run_eval_cli
+from pipeline.eval import aggregate_metrics
+from pipeline.eval import run_eval as run_eval_cli
 from pipeline.eval.metrics import CostModel
 from pipeline.eval.predictors import build_predictor
 from pipeline.eval.runner import EvalStopped, code_commit, evaluate, metric_rows

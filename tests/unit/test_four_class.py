@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 
-from pipeline.tasks.text import ja_ratio
 from pipeline.eval.metrics import rows_p95_latency_ms
 from pipeline.tasks.four_class import (
     CLEAN_OPTIONS,
@@ -19,6 +18,7 @@ from pipeline.tasks.four_class import (
     quality_score,
 )
 from pipeline.tasks.registry import get_task, task_names
+from pipeline.tasks.text import ja_ratio
 
 # gold, predicted (None = unreadable output), latency: the worked example of the metric tests.
 HAND_ROWS = [

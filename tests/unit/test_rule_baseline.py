@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline.tasks.hidden_params.rules import RuleBaseline, predict_values
 from pipeline.tasks.hidden_params import AXES, parse
+from pipeline.tasks.hidden_params.rules import RuleBaseline, predict_values
 
 
 def values(text):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,8 +16,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.tasks.hidden_params import chat_messages
-from tests.helpers import one_torch_thread, write_chat_jsonl  # noqa: F401 (autouse fixture)
-from tests.tiny_model import make_tiny_llama
 from pipeline.train.sft import (
     SFTRunConfig,
     StopRequest,
@@ -30,6 +27,8 @@ from pipeline.train.sft import (
     read_chat_jsonl,
     train,
 )
+from tests.helpers import one_torch_thread, write_chat_jsonl  # noqa: F401 (autouse fixture)
+from tests.tiny_model import make_tiny_llama
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from pipeline.data.teachers import get_teacher, teacher_names
-from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherOutput, TemplateTeacher
 from pipeline.tasks.hidden_params import AXES, constraints_for
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherOutput, TemplateTeacher
 
 CORPUS_SIZE = 5000
 

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from pipeline.data.importer import ImportFailed
 from pipeline.tasks.registry import DEFAULT_TASK, all_tasks, get_task, task_names
+from webapp import bounds
 
 LANGUAGE_LABELS = {"en": _("English"), "ja": _("Japanese"), "mixed": _("Mixed (half each)")}
 
@@ -57,13 +58,13 @@ class DataCycleForm(TaskFormMixin, forms.Form):
     """Start generate -> filter -> split -> freeze with one of the task's teachers (or its offline demo rows)."""
 
     task = task_field()
-    size = forms.IntegerField(label=_("Rows to generate"), min_value=10, max_value=100_000, initial=2000)
-    seed = forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1, initial=0)
+    size = forms.IntegerField(label=_("Rows to generate"), initial=2000, **bounds.DATASET_SIZE)
+    seed = forms.IntegerField(label=_("Seed"), initial=0, **bounds.SEED)
     language = forms.ChoiceField(label=_("Language"), choices=language_choices, initial="en")
     teacher = forms.ChoiceField(label=_("Teacher"), choices=teacher_choices, initial="", required=False,
                                 help_text=_("Who writes the rows; each task type lists its own."))
     teacher_budget_usd = forms.FloatField(
-        label=_("Teacher budget (USD)"), required=False, min_value=0,
+        label=_("Teacher budget (USD)"), required=False, **bounds.TEACHER_BUDGET_USD,
         help_text=_("API teachers (mistral) stop cleanly when this run has spent it; empty: FTLOOP_TEACHER_BUDGET_USD or no limit."),
     )
     name = forms.CharField(label=_("Name (optional)"), max_length=200, required=False)

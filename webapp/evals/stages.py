@@ -20,7 +20,8 @@ from pipeline.data.jsonl import read_jsonl, write_json, write_jsonl
 from pipeline.eval.acceptance import Criterion, LoopStatus, evaluate_criteria, overall
 from pipeline.eval.predictors import build_predictor
 from pipeline.eval.run_eval import cost_model
-from pipeline.eval.runner import EvalStopped, evaluate as run_evaluation
+from pipeline.eval.runner import EvalStopped
+from pipeline.eval.runner import evaluate as run_evaluation
 from pipeline.tracking import trace_predictions
 from webapp.datasets.models import Dataset
 from webapp.evals.models import AcceptanceCriterion, EvalExample

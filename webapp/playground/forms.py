@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.data.importer import text_problem
 from pipeline.tasks.registry import AnswerField, Task, task_names
 from webapp.playground.inference import model_choices
 from webapp.playground.models import Correction
@@ -28,6 +29,15 @@ class PlaygroundForm(forms.Form):
         self.fields["task"].initial = task.name
         self.fields["models"].choices = model_choices(task)
         self.fields["text"].widget.attrs["maxlength"] = settings.FTLOOP_PLAYGROUND_MAX_CHARS
+
+    def clean_text(self) -> str:
+        """The import's rule for strings (pipeline.data.importer.text_problem): no control characters, no lone
+        surrogates."""
+        text = self.cleaned_data["text"]
+        problem = text_problem(text)
+        if problem:
+            raise forms.ValidationError(_("The request holds %(problem)s.") % {"problem": problem})
+        return text
 
     def clean_models(self):
         chosen = self.cleaned_data["models"]

@@ -10,21 +10,24 @@ over the API, offered when MISTRAL_API_KEY is set).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from pipeline.data.jsonl import read_jsonl
-from pipeline.tasks.text import detect_language
 from pipeline.eval.predictors import build_predictor
 from pipeline.infer.model_cache import ModelCache
 from pipeline.tasks.predictors import Prediction, Predictor
 from pipeline.tasks.registry import Task, get_task
+from pipeline.tasks.text import detect_language
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
 from webapp.datasets.models import Dataset
 from webapp.runs.models import StageRun
-from webapp.secrets import secret
+from webapp.secrets import redact, secret
+
+logger = logging.getLogger(__name__)
 
 # A warm model: the predictor, and the training params its inputs are prepared with (`Task.prepare_rows`).
 Warm = tuple[Predictor, dict[str, Any]]
@@ -125,7 +128,8 @@ def answer(task: Task, text: str, specs: Sequence[str]) -> list[dict[str, Any]]:
                        "valid": parsed is not None, "latency_ms": round(prediction.latency_ms, 1),
                        "tokens_decoded": prediction.tokens_decoded}
         except Exception as error:  # one failing model must not hide the others' answers
+            logger.exception("playground model %s failed", spec)
             result |= {"raw": "", "parsed": None, "display": [], "valid": False, "latency_ms": None,
-                       "tokens_decoded": 0, "error": f"{type(error).__name__}: {error}"}
+                       "tokens_decoded": 0, "error": redact(f"{type(error).__name__}: {error}")}
         results.append(result)
     return results

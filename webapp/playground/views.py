@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pipeline.data.jsonl import dumps, read_jsonl
-from pipeline.tasks.text import detect_language
 from pipeline.tasks.registry import DEFAULT_TASK, Task, all_tasks, get_task
+from pipeline.tasks.text import detect_language
 from webapp.datasets.models import FrozenEvalSet
 from webapp.playground.forms import CorrectionForm, PlaygroundForm
 from webapp.playground.models import Correction, PlaygroundRequest

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.tasks.registry import DEFAULT_TASK, Task, all_tasks, get_task
-from pipeline.train.base_models import DEFAULT_BASE_MODEL
+from pipeline.train.base_models import DEFAULT_BASE_MODEL, ModelNotAllowed, model_location
+from webapp import bounds
 from webapp.datasets.forms import TaskFormMixin, generation_errors, language_choices, task_field, teacher_choices
 from webapp.datasets.models import Dataset
 from webapp.runs.training import TRAINERS, check_params, trainer_defaults, training_params
@@ -21,6 +22,15 @@ REMOTE_BACKENDS = ("hf_jobs", "mistral")
 HYPERPARAMETERS = ("num_epochs", "max_steps", "learning_rate", "batch_size", "gradient_accumulation_steps",
                    "max_seq_length", "warmup_ratio", "lora_r", "lora_alpha", "lora_dropout", "eval_steps",
                    "logging_steps", "checkpoint_minutes", "seed")
+
+
+def loadable_model(name: str) -> None:
+    """Field validator: a bundled model, a hub id or a directory under settings.FTLOOP_MODELS_DIR (the rule the
+    workers' loader applies again, pipeline.train.base_models.model_location)."""
+    try:
+        model_location(name, settings.FTLOOP_MODELS_DIR)
+    except ModelNotAllowed as exc:
+        raise forms.ValidationError(str(exc)) from None
 
 
 def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -45,21 +55,21 @@ def defaults_help(field: str) -> str:
 def hyperparameter_fields() -> dict[str, forms.Field]:
     """The optional hyperparameter fields, with bounds and each trainer's default in the help text."""
     fields = {
-        "num_epochs": forms.FloatField(label=_("Epochs"), min_value=0.01, max_value=100),
-        "max_steps": forms.IntegerField(label=_("Max steps (−1: by epochs)"), min_value=-1, max_value=1_000_000),
-        "learning_rate": forms.FloatField(label=_("Learning rate"), min_value=1e-7, max_value=1.0),
-        "batch_size": forms.IntegerField(label=_("Batch size"), min_value=1, max_value=512),
-        "gradient_accumulation_steps": forms.IntegerField(label=_("Gradient accumulation steps"), min_value=1,
-                                                          max_value=512),
-        "max_seq_length": forms.IntegerField(label=_("Max sequence length"), min_value=32, max_value=8192),
-        "warmup_ratio": forms.FloatField(label=_("Warmup ratio"), min_value=0, max_value=0.99),
-        "lora_r": forms.IntegerField(label=_("LoRA r"), min_value=1, max_value=1024),
-        "lora_alpha": forms.IntegerField(label=_("LoRA alpha"), min_value=1, max_value=4096),
-        "lora_dropout": forms.FloatField(label=_("LoRA dropout"), min_value=0, max_value=0.9),
-        "eval_steps": forms.IntegerField(label=_("Evaluate every N steps"), min_value=1, max_value=1_000_000),
-        "logging_steps": forms.IntegerField(label=_("Log the loss every N steps"), min_value=1, max_value=1_000_000),
-        "checkpoint_minutes": forms.FloatField(label=_("Checkpoint every N minutes"), min_value=0.01, max_value=600),
-        "seed": forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1),
+        "num_epochs": forms.FloatField(label=_("Epochs"), **bounds.NUM_EPOCHS),
+        "max_steps": forms.IntegerField(label=_("Max steps (−1: by epochs)"), **bounds.MAX_STEPS),
+        "learning_rate": forms.FloatField(label=_("Learning rate"), **bounds.LEARNING_RATE),
+        "batch_size": forms.IntegerField(label=_("Batch size"), **bounds.BATCH_SIZE),
+        "gradient_accumulation_steps": forms.IntegerField(label=_("Gradient accumulation steps"),
+                                                          **bounds.GRADIENT_ACCUMULATION_STEPS),
+        "max_seq_length": forms.IntegerField(label=_("Max sequence length"), **bounds.MAX_SEQ_LENGTH),
+        "warmup_ratio": forms.FloatField(label=_("Warmup ratio"), **bounds.WARMUP_RATIO),
+        "lora_r": forms.IntegerField(label=_("LoRA r"), **bounds.LORA_R),
+        "lora_alpha": forms.IntegerField(label=_("LoRA alpha"), **bounds.LORA_ALPHA),
+        "lora_dropout": forms.FloatField(label=_("LoRA dropout"), **bounds.LORA_DROPOUT),
+        "eval_steps": forms.IntegerField(label=_("Evaluate every N steps"), **bounds.EVAL_STEPS),
+        "logging_steps": forms.IntegerField(label=_("Log the loss every N steps"), **bounds.LOGGING_STEPS),
+        "checkpoint_minutes": forms.FloatField(label=_("Checkpoint every N minutes"), **bounds.CHECKPOINT_MINUTES),
+        "seed": forms.IntegerField(label=_("Seed"), **bounds.SEED),
     }
     for name, field in fields.items():
         field.required = False
@@ -101,9 +111,9 @@ class TrainingForm(forms.Form):
     preset = preset_field()
     backend = forms.ChoiceField(label=_("Backend"), choices=BACKENDS, initial="local")
     model_name = forms.CharField(
-        label=_("Base model"), max_length=200, required=False,
-        help_text=_("Empty: the bundled SmolLM2-135M-Instruct. A local path, or a hub id (e.g. "
-                    "mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
+        label=_("Base model"), max_length=200, required=False, validators=[loadable_model],
+        help_text=_("Empty: the bundled SmolLM2-135M-Instruct. A directory under FTLOOP_MODELS_DIR, or a hub id "
+                    "(e.g. mistralai/Ministral-3-3B-Instruct-2512-BF16 on a GPU)."),
     )
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     flavor = forms.CharField(label=_("HF Jobs hardware flavor"), initial=settings.FTLOOP_HF_JOB_FLAVOR, max_length=50,
@@ -158,12 +168,12 @@ class LoopForm(TaskFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200, initial="loop")
     task = task_field()
     preset = preset_field()
-    cycles = forms.IntegerField(label=_("Cycles"), initial=2, min_value=1, max_value=20)
-    size = forms.IntegerField(label=_("Rows per cycle"), initial=2000, min_value=50, max_value=100_000)
-    seed = forms.IntegerField(label=_("Seed"), initial=0, min_value=0, max_value=2**31 - 1)
+    cycles = forms.IntegerField(label=_("Cycles"), initial=2, **bounds.CYCLES)
+    size = forms.IntegerField(label=_("Rows per cycle"), initial=2000, **bounds.LOOP_SIZE)
+    seed = forms.IntegerField(label=_("Seed"), initial=0, **bounds.SEED)
     language = forms.ChoiceField(label=_("Language"), choices=language_choices, initial="en")
     teacher = forms.ChoiceField(label=_("Teacher"), choices=teacher_choices, initial="", required=False)
-    model_name = forms.CharField(label=_("Base model"), max_length=200, required=False)
+    model_name = forms.CharField(label=_("Base model"), max_length=200, required=False, validators=[loadable_model])
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
     decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained",
                                help_text=_("Where the task's answer has a fixed skeleton; others generate freely."))

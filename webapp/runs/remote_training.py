@@ -21,6 +21,7 @@ from webapp.runs.reporting import Cancelled, RunReporter
 from webapp.runs.training import hyperparameters
 from webapp.secrets import secret
 
+
 def hf_namespace(token: str) -> str:
     if settings.FTLOOP_HF_NAMESPACE:
         return settings.FTLOOP_HF_NAMESPACE

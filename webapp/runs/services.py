@@ -11,7 +11,6 @@ from webapp.runs import lifecycle
 from webapp.runs.models import StageRun
 from workers.celery import app
 
-
 # The task that runs each kind of stage (CELERY_TASK_ROUTES picks the queue)...
 TASK_NAMES = {
     StageRun.Kind.GENERATE: "workers.tasks.generate",

@@ -48,8 +48,8 @@ class HiddenParamsTask(Task):
                  oversample: Sequence[Mapping[str, Any]] = (), budget_usd: float | None = None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
         from pipeline.data.teachers import get_teacher
-        from pipeline.tasks.hidden_params.generate import generate_pairs
         from pipeline.mistral import Budget
+        from pipeline.tasks.hidden_params.generate import generate_pairs
 
         writer = get_teacher("template" if teacher == "demo" else teacher)
         ledger = getattr(writer, "ledger", None)
