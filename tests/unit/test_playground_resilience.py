@@ -7,6 +7,7 @@ from django.template.loader import render_to_string
 
 from pipeline.tasks.hidden_params import AXES
 from webapp.playground import inference
+from webapp.playground.views import shown_results
 from webapp.playground.models import PlaygroundRequest
 from workers import tasks
 
@@ -16,14 +17,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def remote_down(monkeypatch):
     """Every model but the rule baseline fails as an unreachable remote service would."""
-    real = inference.predictor_for
+    real = inference.warm_model
 
-    def predictor_for(spec: str):
+    def warm_model(task, spec: str):
         if spec == "rule_baseline":
-            return real(spec)
+            return real(task, spec)
         raise ConnectionError(f"{spec} is unreachable")
 
-    monkeypatch.setattr(inference, "predictor_for", predictor_for)
+    monkeypatch.setattr(inference, "warm_model", warm_model)
 
 
 def test_a_failing_model_gets_its_error_and_the_others_their_answers(remote_down, designer):
@@ -34,18 +35,19 @@ def test_a_failing_model_gets_its_error_and_the_others_their_answers(remote_down
 
     assert row.error == ""
     failed, rules, missing = row.results
-    assert failed == {"spec": "remote:mistral-small-latest", "label": "remote:mistral-small-latest", "values": None,
-                      "valid": False, "error": "ConnectionError: remote:mistral-small-latest is unreachable"}
-    assert rules["valid"] and set(rules["values"]) == set(AXES) and "error" not in rules
+    assert failed == {"spec": "remote:mistral-small-latest", "label": "remote:mistral-small-latest", "raw": "",
+                      "parsed": None, "display": [], "valid": False, "latency_ms": None, "tokens_decoded": 0,
+                      "error": "ConnectionError: remote:mistral-small-latest is unreachable"}
+    assert rules["valid"] and set(rules["parsed"]) == set(AXES) and "error" not in rules
     assert missing["error"] == "ConnectionError: run:999 is unreachable"
 
 
 def test_the_results_show_each_models_answer_or_error_on_its_own(remote_down, designer):
     row = PlaygroundRequest.objects.create(text="calm piano", created_by=designer,
                                            model_specs=["remote:mistral-small-latest", "rule_baseline"])
-    row.results = inference.answer(row.text, row.model_specs)
-    page = render_to_string("playground/_results.html",
-                            {"row": row, "axes": AXES, "results_json": json.dumps(row.results)})
+    row.results = inference.answer(row.task, row.text, row.model_specs)
+    page = render_to_string("playground/_results.html", {
+        "row": row, "results": shown_results(row.task, row.results), "results_json": json.dumps(row.results)})
 
     remote, rules = page.split('data-model="rule_baseline"')
     failure = "This model failed: ConnectionError: remote:mistral-small-latest is unreachable"
