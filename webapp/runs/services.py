@@ -27,7 +27,7 @@ NOT_QUEUED = _("Saved, but not queued: the task queue (Redis) is unreachable. Th
 
 
 class QueueUnreachable(Exception):
-    """The broker refused the message for `runs` (down or unreachable); nothing was sent."""
+    """The broker refused the message for `runs` (down or unreachable): nothing was sent."""
 
     def __init__(self, runs: Sequence[StageRun], cause: Exception) -> None:
         super().__init__(f"Not queued: the task queue was unreachable ({cause}). Re-queue the run once it is back.")
@@ -82,11 +82,15 @@ def enqueue(runs: Sequence[StageRun]) -> None:
 
 
 def send(runs: Sequence[StageRun]) -> None:
-    """Send the runs, in order, as one Celery chain carrying only row ids; each row records its task id.
+    """Send the runs, in order, as one Celery chain carrying only row ids. Call it after the rows are committed.
 
-    Raises QueueUnreachable (no row changed) when the broker refuses it. Call it after the rows are committed.
+    Each row first records the task id and time of this send (so reconcile, looking for its message in the
+    queues, never mistakes one on its way for a lost one). Raises QueueUnreachable when the broker refuses it.
     """
     task_ids = [str(uuid.uuid4()) for _ in runs]
+    now = timezone.now()
+    for run, task_id in zip(runs, task_ids):
+        StageRun.objects.filter(pk=run.pk, status=StageRun.Status.PENDING).update(sent_at=now, celery_task_id=task_id)
     signatures = [
         app.signature(task_name(run), args=(run.pk,), immutable=True, task_id=task_id, ignore_result=True)
         for run, task_id in zip(runs, task_ids)
@@ -95,9 +99,6 @@ def send(runs: Sequence[StageRun]) -> None:
         chain(*signatures).apply_async()
     except OperationalError as exc:
         raise QueueUnreachable(runs, exc) from exc
-    now = timezone.now()
-    for run, task_id in zip(runs, task_ids):
-        StageRun.objects.filter(pk=run.pk, status=StageRun.Status.PENDING).update(sent_at=now, celery_task_id=task_id)
 
 
 def _send_or_fail(runs: list[StageRun]) -> None:
