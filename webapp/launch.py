@@ -105,7 +105,8 @@ class Stack:
         if self.redis and self.redis.process.poll() is not None:
             from workers.embedded_redis import start_redis
 
-            self.log(f"Redis (pid {self.redis.process.pid}) exited with code {self.redis.process.returncode}; restarting it")
+            self.log(f"Redis (pid {self.redis.process.pid}) exited with code {self.redis.process.returncode}; "
+                     "restarting it")
             try:
                 self.redis = start_redis(self.data_dir / "redis", attempts=1, port=self.redis.port)
             except RuntimeError as exc:

@@ -186,7 +186,8 @@ class Launcher(ManagedProcess):
         super().__init__([sys.executable, "-m", "webapp.launch", "--no-job", "--port", str(self.port)], env, log_path)
 
     def pid_of(self, name: str) -> int:
-        return int(re.findall(rf"(?:started {name}|{name} restarted) as pid (\d+)", self.supervisor_log.read_text())[-1])
+        starts = re.findall(rf"(?:started {name}|{name} restarted) as pid (\d+)", self.supervisor_log.read_text())
+        return int(starts[-1])
 
     def restarted_after(self, name: str, old_pid: int) -> int | None:
         pid = self.pid_of(name)

@@ -145,7 +145,8 @@ def test_a_training_whose_worker_died_is_resumed_a_bounded_number_of_times(empty
         assert reconcile_runs().resumed == [run]
         resumed = StageRun.objects.get(pk=run.pk)
         assert resumed.status == Status.PENDING and resumed.resumes == attempt
-        assert f"killed or crashed. Resuming from the last checkpoint: automatic attempt {attempt} of 2." in resumed.log_tail
+        assert (f"killed or crashed. Resuming from the last checkpoint: automatic attempt {attempt} of 2."
+                in resumed.log_tail)
         assert resumed.celery_task_id in broker.waiting_task_ids()
     started(StageRun.objects.get(pk=run.pk), dead_pid())
     assert reconcile_runs().failed == [run]

@@ -29,7 +29,7 @@ class Health:
             "status": "ok" if self.ok else "unavailable",
             "database": "ok" if self.database else "unreachable",
             "broker": "ok" if self.broker else "unreachable",
-            "queues": {queue: {"workers": self.workers.get(queue, 0)} for queue in broker.QUEUES} if self.broker else {},
+            "queues": {queue: {"workers": self.workers[queue]} for queue in broker.QUEUES} if self.broker else {},
         }
 
     def problems(self) -> list[str]:

@@ -52,7 +52,8 @@ def mark_revoked(run: StageRun, reason: str) -> bool:
 
 
 def mark_unsent(run: StageRun, reason: str) -> bool:
-    """PENDING -> FAILURE: the message that would start it was refused (broker down); the rest of the chain is skipped."""
+    """PENDING -> FAILURE: the message that would start it was refused (broker down); the rest of its chain is
+    skipped."""
     failed = _finish(run, Status.FAILURE, from_statuses=(Status.PENDING,), error=reason)
     if failed:
         skip_rest_of_chain(run, f"skipped: {run.get_kind_display()} #{run.pk} could not be queued")

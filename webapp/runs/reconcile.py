@@ -69,7 +69,7 @@ def dead_reason(run: StageRun, hostname: str, now: datetime) -> str | None:
 
 
 def reconcile_runs() -> Reconciled:
-    """Resume or fail every STARTED run whose worker is gone, and send again every PENDING run whose message was lost."""
+    """Resume or fail each STARTED run whose worker is gone; send again each PENDING run whose message was lost."""
     outcome = Reconciled()
     hostname, now = socket.gethostname(), timezone.now()
     for run in StageRun.objects.filter(status=Status.STARTED):
@@ -116,13 +116,14 @@ def _resend_lost(now: datetime, outcome: Reconciled) -> None:
 
 
 def _free_to_start() -> list[tuple[StageRun, StageRun | None]]:
-    """(run, the stage before it) for the first PENDING run of each chain, when that stage succeeded or there is none."""
+    """(run, the stage before it) for the first PENDING run of each chain, if that stage succeeded or there is none."""
     first: dict = {}
     for run in StageRun.objects.filter(status=Status.PENDING).order_by("chain_id", "sequence"):
         first.setdefault(run.chain_id, run)
     free = []
     for run in first.values():
-        previous = StageRun.objects.filter(chain_id=run.chain_id, sequence__lt=run.sequence).order_by("-sequence").first()
+        earlier = StageRun.objects.filter(chain_id=run.chain_id, sequence__lt=run.sequence)
+        previous = earlier.order_by("-sequence").first()
         if previous is None or previous.status == Status.SUCCESS:
             free.append((run, previous))
     return free
