@@ -30,29 +30,19 @@ def client() -> redis.Redis:
     return redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
 
 
-def waiting_task_ids(connection: redis.Redis | None = None) -> set[str]:
+def waiting_task_ids() -> set[str]:
     """Ids of the task messages in the cpu, gpu and inference queues or held, unacknowledged, by a worker."""
-    connection = connection or client()
+    connection = client()
     suffixes = ("", *(f"{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS))
     keys = [queue + suffix for queue in QUEUES for suffix in suffixes]
-    messages = [raw for key in keys for raw in connection.lrange(key, 0, -1)]
-    messages += [json.loads(held)[0] for held in connection.hvals(_UNACKED)]
-    return {(message if isinstance(message, dict) else json.loads(message))["headers"]["id"] for message in messages}
+    queued = [json.loads(raw) for key in keys for raw in connection.lrange(key, 0, -1)]
+    held = [json.loads(raw)[0] for raw in connection.hvals(_UNACKED)]
+    return {message["headers"]["id"] for message in queued + held}
 
 
-def announce(connection: redis.Redis, hostname: str, queues: list[str]) -> None:
-    """Say that this process (its pid is the value) serves `queues`, for the next ANNOUNCE_TTL_S seconds."""
-    for queue in queues:
-        connection.set(_PRESENCE.format(queue=queue, hostname=hostname), os.getpid(), ex=ANNOUNCE_TTL_S)
-
-
-def withdraw(connection: redis.Redis, hostname: str, queues: list[str]) -> None:
-    connection.delete(*(_PRESENCE.format(queue=queue, hostname=hostname) for queue in queues))
-
-
-def live_workers(connection: redis.Redis | None = None) -> dict[str, dict[str, int]]:
+def live_workers() -> dict[str, dict[str, int]]:
     """queue -> {worker hostname: pid} of every worker that announced itself lately, for each of QUEUES."""
-    connection = connection or client()
+    connection = client()
     workers: dict[str, dict[str, int]] = {queue: {} for queue in QUEUES}
     for key in connection.scan_iter(_PRESENCE.format(queue="*", hostname="*"), count=500):
         _, _, queue, hostname = key.decode().split(":", 3)
@@ -63,10 +53,11 @@ def live_workers(connection: redis.Redis | None = None) -> dict[str, dict[str, i
 
 
 class Presence:
-    """A daemon thread renewing this worker's announcement until stop(); a broker outage only skips a beat."""
+    """A daemon thread saying, every ANNOUNCE_EVERY_S, that this process (its pid is the value) serves its
+    queues, until stop(); a broker outage only skips a beat."""
 
     def __init__(self, hostname: str, queues: list[str]) -> None:
-        self.hostname, self.queues = hostname, queues
+        self.keys = [_PRESENCE.format(queue=queue, hostname=hostname) for queue in queues]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ftloop-presence", daemon=True)
 
@@ -77,7 +68,7 @@ class Presence:
         self._stop.set()
         self._thread.join(timeout=5)
         try:
-            withdraw(client(), self.hostname, self.queues)
+            client().delete(*self.keys)
         except redis.RedisError:
             pass  # the keys expire on their own
 
@@ -85,7 +76,8 @@ class Presence:
         connection = client()
         while not self._stop.is_set():
             try:
-                announce(connection, self.hostname, self.queues)
+                for key in self.keys:
+                    connection.set(key, os.getpid(), ex=ANNOUNCE_TTL_S)
             except redis.RedisError:
                 pass
             self._stop.wait(ANNOUNCE_EVERY_S)
