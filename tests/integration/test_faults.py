@@ -1,6 +1,6 @@
 """Chaos tests (issue 13, DESIGN §9): a real Redis stopped and started again, real workers killed with SIGKILL.
 
-Each test prints `recovery: <fault>: <seconds>` lines (run with -s to see them).
+Each test prints `measured: <fault>: <what happened>: <seconds>` lines (run with -s to see them).
 """
 
 import os
@@ -33,8 +33,8 @@ pytestmark = pytest.mark.integration
 Status = StageRun.Status
 
 
-def recovered(fault: str, seconds: float) -> None:
-    print(f"\nrecovery: {fault}: {seconds:.1f} s", flush=True)
+def measured(fault: str, seconds: float) -> None:
+    print(f"\nmeasured: {fault}: {seconds:.1f} s", flush=True)
 
 
 def stages(dataset):
@@ -109,6 +109,7 @@ def test_redis_down_while_a_dataset_is_created_gives_a_message_and_leaves_nothin
     began = time.monotonic()
     response = engineer_client.post(reverse("dataset_new"), {"size": 60, "seed": 3, "language": "en",
                                                              "teacher": "template"}, follow=True)
+    measured("Redis down at dataset creation: the page with the message", time.monotonic() - began)
     assert time.monotonic() - began < 10
     assert response.status_code == 200
     assert "not queued: the task queue (Redis) is unreachable" in response.content.decode()
@@ -127,7 +128,7 @@ def test_redis_down_while_a_dataset_is_created_gives_a_message_and_leaves_nothin
     engineer_client.post(reverse("run_requeue", args=[generate.pk]))
     runs = wait_for(lambda: all(run.status == Status.SUCCESS for run in stages(dataset)) and stages(dataset),
                     timeout=120, message="the re-queued chain")
-    recovered("Redis down at dataset creation: re-queued chain done after Redis returned", time.monotonic() - back)
+    measured("Redis down at dataset creation: re-queued chain done after Redis returned", time.monotonic() - back)
     assert runs[0].attempts == 1
 
 
@@ -145,7 +146,7 @@ def test_redis_down_mid_chain_the_chain_continues_once_it_is_back(start_worker, 
     back = redis_outage.start()
     runs = wait_for(lambda: all(run.status == Status.SUCCESS for run in stages(dataset)) and stages(dataset),
                     timeout=120, message="the rest of the chain")
-    recovered("Redis down mid-chain: chain done after Redis returned", time.monotonic() - back)
+    measured("Redis down mid-chain: chain done after Redis returned", time.monotonic() - back)
     assert "sending it again" in runs[2].log_tail
     dataset.refresh_from_db()
     assert dataset.frozen_eval_set is not None
@@ -169,13 +170,14 @@ def test_healthz_and_the_dashboard_say_when_redis_or_a_queue_is_down(client, eng
     redis_outage.stop()
     began = time.monotonic()
     down = client.get(reverse("healthz"))
+    measured("Redis down: /healthz answers 503", time.monotonic() - began)
     assert time.monotonic() - began < 5
     assert down.status_code == 503 and down.json()["broker"] == "unreachable"
     assert "The task queue (Redis) is unreachable" in engineer_client.get(reverse("dashboard")).content.decode()
 
     back = redis_outage.start()
     wait_for(lambda: healthz_if_ok(client), timeout=30, message="/healthz to recover")
-    recovered("Redis down: /healthz 200 again after Redis returned", time.monotonic() - back)
+    measured("Redis down: /healthz 200 again after Redis returned", time.monotonic() - back)
 
 
 # -- the launcher's supervisor ------------------------------------------------------------------------------------
@@ -244,7 +246,7 @@ def kill_and_wait_for_restart(launcher: Launcher, name: str, pid: int) -> int:
     new_pid = wait_for(lambda: launcher.restarted_after(name, pid), timeout=15, interval=0.1,
                        message=f"{name} to be restarted")
     restart_s = time.monotonic() - killed
-    recovered(f"kill -9 {name}: restarted", restart_s)
+    measured(f"kill -9 {name}: restarted", restart_s)
     assert restart_s < 10 and alive(new_pid)
     return new_pid
 
@@ -262,11 +264,11 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
         assert all(alive(pid) for pid in pids.values()) and launcher.process.poll() is None
         wait_for(lambda: broker.live_workers()[queue].get(f"{queue}@{socket.gethostname()}") == pids[name],
                  timeout=120, message=f"the new {name} to be ready")
-        recovered(f"kill -9 {name}: serving its queue again", time.monotonic() - killed)
+        measured(f"kill -9 {name}: serving its queue again", time.monotonic() - killed)
     killed = time.monotonic()
     pids["web"] = kill_and_wait_for_restart(launcher, "web", pids["web"])
     wait_for(launcher.healthy, timeout=60, message="the web server")
-    recovered("kill -9 web: answering again", time.monotonic() - killed)
+    measured("kill -9 web: answering again", time.monotonic() - killed)
 
     # A data cycle, then training on it: its worker killed after a checkpoint, it resumes with no click.
     dataset = start_data_cycle(size=200, seed=9, language="en")
@@ -286,7 +288,7 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
     saved = list_checkpoints(training.run_dir(run))[-1].step
     wait_for(lambda: StageRun.objects.filter(pk=run.pk, status=Status.STARTED, attempts=2).exists(), timeout=120,
              message="the training to resume")
-    recovered("kill -9 the training's worker: training running again", time.monotonic() - killed)
+    measured("kill -9 the training's worker: training running again", time.monotonic() - killed)
     wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=300, message="the resumed training")
     run.refresh_from_db()
     assert run.status == Status.SUCCESS, run.error
@@ -302,7 +304,7 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
     killed = time.monotonic()
     pids["worker-cpu"] = kill_and_wait_for_restart(launcher, "worker-cpu", generate.worker_pid)
     wait_for(lambda: StageRun.objects.get(pk=generate.pk).is_finished, timeout=60, message="the killed stage to fail")
-    recovered("kill -9 a data stage's worker: stage failed with the reason", time.monotonic() - killed)
+    measured("kill -9 a data stage's worker: stage failed with the reason", time.monotonic() - killed)
     generate.refresh_from_db()
     assert generate.status == Status.FAILURE and "killed or crashed" in generate.error
     assert [run.status for run in stages(big)[1:]] == [Status.REVOKED] * 3
@@ -318,7 +320,7 @@ def test_the_launcher_restarts_its_embedded_redis_and_a_chain_lost_with_it_runs(
     killed = time.monotonic()
     kill_and_wait_for_restart(launcher, "Redis", launcher.pid_of("Redis"))
     wait_for(launcher.healthy, timeout=60, message="the workers to serve their queues again")
-    recovered("kill -9 the embedded Redis: /healthz 200 again", time.monotonic() - killed)
+    measured("kill -9 the embedded Redis: /healthz 200 again", time.monotonic() - killed)
 
     # Rows committed but never sent (their message died with Redis, or the sender between commit and send):
     # the launcher's reconciler sends them once they are overdue, and its workers run them.
@@ -329,4 +331,4 @@ def test_the_launcher_restarts_its_embedded_redis_and_a_chain_lost_with_it_runs(
     found = time.monotonic()
     wait_for(lambda: all(run.status == Status.SUCCESS for run in stages(dataset)), timeout=120,
              message="the lost chain to be sent and run")
-    recovered("a committed chain never sent: done by the reconciler", time.monotonic() - found)
+    measured("a committed chain never sent: done by the reconciler", time.monotonic() - found)
