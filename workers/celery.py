@@ -37,7 +37,7 @@ def _redact_secrets(logger, **_) -> None:
         handler.addFilter(RedactingFilter())
 
 
-_presence = []
+_presence: list = []  # this worker process's announcement (workers.broker.Presence), stopped at shutdown
 
 
 @worker_ready.connect
