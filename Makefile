@@ -21,6 +21,7 @@ run: install
 	$(BIN)/python -m webapp.launch $(ARGS)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install

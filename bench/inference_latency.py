@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pipeline.tasks.hidden_params.generate import generate_pairs  # noqa: E402
 from pipeline.data.jsonl import read_jsonl  # noqa: E402
-from pipeline.tasks.predictors import Prediction  # noqa: E402
 from pipeline.infer.hf import HFPredictor, LoadedModel, few_shot_examples, load_model  # noqa: E402
+from pipeline.tasks.hidden_params.generate import generate_pairs  # noqa: E402
+from pipeline.tasks.predictors import Prediction  # noqa: E402
 from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task  # noqa: E402
 from pipeline.train.base_models import DEFAULT_BASE_MODEL, MODELS_DIR_ENV, resolve_base_model  # noqa: E402
 

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pipeline.data.export import chat_record  # noqa: E402
+from pipeline.data.jsonl import write_jsonl  # noqa: E402
 from pipeline.tasks.hidden_params import TASK  # noqa: E402
 from pipeline.tasks.hidden_params.generate import generate_pairs  # noqa: E402
-from pipeline.data.jsonl import write_jsonl  # noqa: E402
 from pipeline.train.base_models import DEFAULT_BASE_MODEL, MODELS_DIR_ENV, resolve_base_model  # noqa: E402
 from pipeline.train.sft import SFTRunConfig, TrainResult, train  # noqa: E402
 

@@ -99,7 +99,7 @@ def test_a_predictor_that_drops_answers_is_an_error():
 
 def test_rows_and_provenance_with_the_rule_baseline():
     logs = []
-    result = evaluate(TASK, 
+    result = evaluate(TASK,
         RuleBaseline(),
         examples(),
         on_log=logs.append,

@@ -7,8 +7,8 @@ from django.template.loader import render_to_string
 
 from pipeline.tasks.hidden_params import AXES
 from webapp.playground import inference
-from webapp.playground.views import shown_results
 from webapp.playground.models import PlaygroundRequest
+from webapp.playground.views import shown_results
 from workers import tasks
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,8 @@ from pipeline.data.importer import ImportFailed
 from webapp.datasets import services
 from webapp.datasets.forms import DataCycleForm, ImportForm, import_error_messages
 from webapp.datasets.models import Dataset
-from webapp.runs import services as run_services
-from webapp.runs.reconcile import reconcile_runs
 from webapp.datasets.stages import DROPPED, GENERATED, KEPT
+from webapp.runs import services as run_services
 from webapp.runs.reconcile import reconcile_runs
 
 PAGE_SIZE = 25

@@ -11,6 +11,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from pipeline.data.jsonl import dumps, read_jsonl
 from pipeline.tasks.registry import DEFAULT_TASK, Task, all_tasks, get_task
@@ -72,6 +74,10 @@ def playground(request):
         except CeleryTimeout:
             row.error = _("The inference worker did not answer within %(s)s s; is it running?") % {
                 "s": settings.FTLOOP_PLAYGROUND_TIMEOUT_S}
+        except (OperationalError, RedisError, RuntimeError):  # the broker or the result backend is down
+            row.error = _("The task queue (Redis) is unreachable, so no model could answer; try again once it is "
+                          "back.")
+            row.save(update_fields=["error"])
         else:
             row.refresh_from_db()
         context |= {"row": row, "results": shown_results(task, row.results), "results_json": json.dumps(row.results)}
