@@ -13,8 +13,7 @@ import os
 import threading
 
 import redis
-
-from workers.celery import app
+from celery import current_app
 
 QUEUES = ("cpu", "gpu", "inference")
 ANNOUNCE_EVERY_S = 5
@@ -26,8 +25,11 @@ _PRIORITY_SEPARATOR, _PRIORITY_STEPS, _UNACKED = "\x06\x16", (3, 6, 9), "unacked
 
 
 def client() -> redis.Redis:
-    """A client of the Celery app's broker that gives up within seconds when it is down."""
-    return redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
+    """A client of the Celery app's broker that gives up within seconds when it is down.
+
+    The app is Celery's current one (workers.celery's, which imports this module for its workers' presence).
+    """
+    return redis.Redis.from_url(current_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
 
 
 def waiting_task_ids() -> set[str]:

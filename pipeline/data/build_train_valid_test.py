@@ -1,11 +1,11 @@
-"""Stage 3 (split): a task's seeded train/valid/test split, its extra files, and ft_split_stats.json.
+"""Stage 3 (split): a task's seeded train/valid/test split, its export formats, and ft_split_stats.json.
 
 Run alone: python -m pipeline.data.build_train_valid_test --in kept.jsonl --out-dir splits/ [--task four_class]
 
 How rows are split (stratified or not, which rows always train) and what the
-statistics chart is the task's (``task.split``, ``task.split_stats``); so are
-the files written beside each split (``task.split_files``, e.g. the
-six-parameter task's chat exports).
+statistics chart is the task's (``task.split``, ``task.split_stats``); the
+chat and prompt/completion exports beside each split render the task's own
+chat (pipeline.data.export).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.data.export import write_exports
 from pipeline.data.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from pipeline.tasks.registry import DEFAULT_TASK, SPLITS, Task, get_task, task_names
 
@@ -23,13 +24,12 @@ STATS_FILE = "ft_split_stats.json"
 
 def write_splits(out_dir: str | Path, task: Task, splits: Mapping[str, Sequence[dict[str, Any]]],
                  stats: Mapping[str, Any]) -> list[Path]:
-    """Each split as JSONL, the task's files beside it, and the stats file."""
+    """Each split as JSONL, its export formats beside it (pipeline.data.export), and the stats file."""
     out_dir = Path(out_dir)
     paths = []
     for name in SPLITS:
         paths.append(write_jsonl(out_dir / f"{name}.jsonl", splits[name]))
-        for filename, rows in task.split_files(name, splits[name]).items():
-            paths.append(write_jsonl(out_dir / filename, rows))
+        paths.extend(write_exports(out_dir, task, name, splits[name]))
     paths.append(write_json(out_dir / STATS_FILE, stats))
     return paths
 

@@ -37,9 +37,18 @@ def export_filename(fmt: str, split: str) -> str:
 
 def export_rows(task: Task, split: str, rows: Sequence[Mapping[str, Any]],
                 train_mode: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """File name -> records of every export format of a split."""
-    return {export_filename(fmt, split): [convert(task, row, train_mode) for row in rows]
-            for fmt, convert in EXPORT_FORMATS.items()}
+    """File name -> records of every export format of a split; a row the train mode cannot render (the task's
+    ValueError, e.g. a direct answer under "cot") is left out of the exports."""
+    records: dict[str, list[dict[str, Any]]] = {export_filename(fmt, split): [] for fmt in EXPORT_FORMATS}
+    for row in rows:
+        try:
+            converted = {export_filename(fmt, split): convert(task, row, train_mode)
+                         for fmt, convert in EXPORT_FORMATS.items()}
+        except ValueError:
+            continue
+        for filename, record in converted.items():
+            records[filename].append(record)
+    return records
 
 
 def write_exports(out_dir: str | Path, task: Task, split: str, rows: Sequence[Mapping[str, Any]],

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.data.jsonl import dumps, read_jsonl
-from pipeline.data.quality_filter import NearDuplicateIndex
 from pipeline.tasks.registry import DEFAULT_TASK, get_task, task_names
+from pipeline.tasks.text import NearDuplicateIndex
 
 # Only what defines an eval example goes into the hash; ids and usage do not. A task says which keys those are
 # (``task.hashed_fields``); these are the default task's, the default of the functions below for the sets frozen

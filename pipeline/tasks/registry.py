@@ -164,10 +164,6 @@ class Task(ABC):
             "dropped_total": sum(dropped_by_reason.values()),
         }
 
-    def split_files(self, name: str, rows: Sequence[Row]) -> dict[str, list[Row]]:
-        """Extra files written beside `<split>.jsonl` (e.g. chat exports): file name -> rows."""
-        return {}
-
     def text(self, row: Mapping[str, Any]) -> str:
         return row[self.text_key]
 

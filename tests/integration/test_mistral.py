@@ -15,9 +15,6 @@ import pytest
 
 from pipeline.data.export import chat_record
 from pipeline.data.jsonl import read_json, write_jsonl
-from pipeline.data.mistral_teacher import SYSTEM_PROMPT as TEACHER_PROMPT
-from pipeline.data.mistral_teacher import MistralTeacher
-from pipeline.data.teachers import get_teacher
 from pipeline.eval import run_eval as run_eval_cli
 from pipeline.eval.predictors import build_predictor
 from pipeline.eval.runner import evaluate
@@ -36,7 +33,9 @@ from pipeline.mistral import (
 from pipeline.tasks.hidden_params import AXES, SYSTEM_PROMPT, constraints_for
 from pipeline.tasks.hidden_params import TASK as HIDDEN_PARAMS
 from pipeline.tasks.hidden_params.generate import generate_pairs
-from pipeline.tasks.hidden_params.teacher import TemplateTeacher
+from pipeline.tasks.hidden_params.teacher import TemplateTeacher, get_teacher
+from pipeline.tasks.hidden_params.teacher.mistral import SYSTEM_PROMPT as TEACHER_PROMPT
+from pipeline.tasks.hidden_params.teacher.mistral import MistralTeacher
 from pipeline.train import mistral_ft
 from pipeline.train.mistral_ft import MistralFineTuningUnavailable, MistralFTConfig, delete_model, fine_tune
 from tests.fakes.mistral_server import FAKE_API_KEY, NEUTRAL_ANSWER, fake_mistral  # noqa: F401

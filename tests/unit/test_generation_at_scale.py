@@ -4,9 +4,9 @@ from collections import Counter
 
 import pytest
 
-from pipeline.data.quality_filter import quality_filter
 from pipeline.tasks.hidden_params import AXES
 from pipeline.tasks.hidden_params.bands import Band
+from pipeline.tasks.hidden_params.clean import quality_filter
 from pipeline.tasks.hidden_params.generate import generate_pairs
 from pipeline.tasks.hidden_params.split import split_rows, split_stats
 from pipeline.tasks.text import normalise

@@ -105,7 +105,7 @@ def training_post(dataset: Dataset, **values) -> dict:
 def loop_post(**values) -> dict:
     return {"name": "l", "cycles": 1, "size": 60, "seed": 0, "language": "en", "model_name": "smollm2-135m-instruct",
             "num_epochs": 1, "max_steps": 2, "learning_rate": 0.001, "batch_size": 2, "lora_r": 4,
-            "decode": "constrained", "backend": "reg_head", **values}
+            "decode": "constrained", "preset": "hidden_params:reg_head", **values}
 
 
 ABSURD = {"max_steps": 10**12, "num_epochs": 1e6, "batch_size": 10**6, "model_name": "../../../../etc"}

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.data.quality_filter import REASONS, FilterConfig, quality_filter
+from pipeline.tasks.hidden_params.clean import REASONS, FilterConfig, quality_filter
 from pipeline.tasks.text import normalise
 
 TARGET = {"energy": 50, "warmth": 50, "brightness": 50, "acousticness": 50, "complexity": 50, "nostalgia": 50}

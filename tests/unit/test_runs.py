@@ -139,7 +139,7 @@ def age(run, seconds):
 
 def test_a_training_whose_worker_died_is_resumed_a_bounded_number_of_times(empty_broker, settings):
     settings.FTLOOP_TRAIN_RESUME_ATTEMPTS = 2
-    [run] = services.create_chain([(StageRun.Kind.TRAIN, {"backend": "reg_head"})])
+    [run] = services.create_chain([(StageRun.Kind.TRAIN, {"trainer": "reg_head", "backend": "local"})])
     for attempt in (1, 2):
         started(StageRun.objects.get(pk=run.pk), dead_pid())
         assert reconcile_runs().resumed == [run]

@@ -6,9 +6,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.data.teachers import get_teacher, teacher_names
 from pipeline.tasks.hidden_params import AXES, constraints_for
-from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherOutput, TemplateTeacher
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherOutput, TemplateTeacher, get_teacher, teacher_names
 
 CORPUS_SIZE = 5000
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from pipeline.data.build_train_valid_test import STATS_FILE
+from pipeline.data.build_train_valid_test import write_splits
 from pipeline.data.generate_frozen_eval_set import freeze as freeze_rows
 from pipeline.data.generate_frozen_eval_set import near_duplicates_against
 from pipeline.data.jsonl import read_json, read_jsonl, write_json, write_jsonl
@@ -101,11 +101,7 @@ def split(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         raise ValueError(f"only {len(rows)} rows survived the filters; at least {MIN_ROWS_TO_SPLIT} are needed to split")
     splits = task.split(rows, seed=dataset.params.get("seed", 0))
     stats = task.split_stats(splits, read_json(dataset.directory / FILTER_REPORT))
-    for name in SPLITS:
-        write_jsonl(dataset.directory / f"{name}.jsonl", splits[name])
-        for file_name, export in task.split_files(name, splits[name]).items():
-            write_jsonl(dataset.directory / file_name, export)
-    write_json(dataset.directory / STATS_FILE, stats)
+    write_splits(dataset.directory, task, splits, stats)
     with transaction.atomic():
         Example.objects.filter(dataset=dataset).delete()
         Example.objects.bulk_create(example_rows(dataset, task, splits))

@@ -11,10 +11,9 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.data.teachers import get_teacher
 from pipeline.tasks.hidden_params.bands import Band
 from pipeline.tasks.hidden_params.schema import AXES, VALUE_MAX, VALUE_MIN, constraints_for
-from pipeline.tasks.hidden_params.teacher import LANGUAGES, Teacher, TeacherOutput
+from pipeline.tasks.hidden_params.teacher import LANGUAGES, Teacher, TeacherOutput, get_teacher
 
 LANGUAGE_CHOICES = (*LANGUAGES, "mixed")
 ProgressCallback = Callable[[int, int], None]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
+from pipeline.mistral import Budget
 from pipeline.tasks.datafiles import load_presets
 from pipeline.tasks.hidden_params import metrics as vector_metrics
 from pipeline.tasks.hidden_params import schema
 from pipeline.tasks.hidden_params.bands import Band, worst_bands
+from pipeline.tasks.hidden_params.clean import REASONS, quality_filter
+from pipeline.tasks.hidden_params.generate import generate_pairs
 from pipeline.tasks.hidden_params.rules import RuleBaseline
 from pipeline.tasks.hidden_params.schema import AXES, NEUTRAL, VALUE_MAX, VALUE_MIN
+from pipeline.tasks.hidden_params.split import split_rows, split_stats
+from pipeline.tasks.hidden_params.teacher import get_teacher
 from pipeline.tasks.registry import (
     AnswerField,
     CleanResult,
@@ -47,10 +53,6 @@ class HiddenParamsTask(Task):
     def generate(self, *, size: int, seed: int, language: str, teacher: str = "template",
                  oversample: Sequence[Mapping[str, Any]] = (), budget_usd: float | None = None,
                  on_progress: ProgressCallback | None = None, on_log: LogCallback | None = None) -> Generated:
-        from pipeline.data.teachers import get_teacher
-        from pipeline.mistral import Budget
-        from pipeline.tasks.hidden_params.generate import generate_pairs
-
         writer = get_teacher("template" if teacher == "demo" else teacher)
         ledger = getattr(writer, "ledger", None)
         if budget_usd is not None and ledger is not None:
@@ -81,28 +83,15 @@ class HiddenParamsTask(Task):
 
     def clean(self, rows: Sequence[Row], options: Mapping[str, Any],
               on_progress: ProgressCallback | None = None) -> CleanResult:
-        from pipeline.data.quality_filter import REASONS, quality_filter
-
         result = quality_filter(rows, on_progress=on_progress)
         return CleanResult(result.kept, result.dropped, REASONS)
 
     def split(self, rows: Sequence[Row], seed: int,
               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[Row]]:
-        from pipeline.tasks.hidden_params.split import split_rows
-
         return split_rows(rows, seed, fractions)
 
     def split_stats(self, splits: Mapping[str, Sequence[Row]], dropped_by_reason: Mapping[str, int]) -> dict[str, Any]:
-        from pipeline.tasks.hidden_params.split import split_stats
-
         return split_stats(splits, dropped_by_reason)
-
-    def split_files(self, name: str, rows: Sequence[Row]) -> dict[str, list[Row]]:
-        """The chat exports the trainers and Mistral fine-tuning read (pipeline.data.export's formats)."""
-        chats = [self.chat_messages(row, True) for row in rows]
-        return {f"chat_{name}.jsonl": [{"messages": messages} for messages in chats],
-                f"prompt_completion_{name}.jsonl": [{"prompt": messages[:-1], "completion": messages[-1:]}
-                                                    for messages in chats]}
 
     # -- model input and output --------------------------------------------------------
 
@@ -142,8 +131,6 @@ class HiddenParamsTask(Task):
         return vector_metrics.row_metrics(rows)
 
     def error_bands(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        from dataclasses import asdict
-
         pairs = [(schema.to_vector(row["target"]), schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL)
                  for row in rows]
         return [asdict(band) for band in worst_bands(pairs)]

@@ -10,6 +10,7 @@ pipeline.data, which builds on this package.
 """
 
 from pipeline.tasks.hidden_params.teacher.base import LANGUAGES, Teacher, TeacherBatch, TeacherOutput
+from pipeline.tasks.hidden_params.teacher.lookup import get_teacher, teacher_names
 from pipeline.tasks.hidden_params.teacher.template import TemplateTeacher
 
-__all__ = ["LANGUAGES", "Teacher", "TeacherBatch", "TeacherOutput", "TemplateTeacher"]
+__all__ = ["LANGUAGES", "Teacher", "TeacherBatch", "TeacherOutput", "TemplateTeacher", "get_teacher", "teacher_names"]

@@ -1,19 +1,16 @@
-"""Teachers by name, for runs, forms and CLIs: the template teacher of the hidden_params task, and the Mistral one.
-
-The template teacher lives with its task (pipeline.tasks.hidden_params.teacher);
-the Mistral teacher is imported on use, so the offline default needs neither
-the SDK nor an API key.
-"""
+"""The six-parameter task's teachers by name, for runs, forms and CLIs: the offline template teacher, and the
+Mistral one (imported on use, so the offline default needs neither the SDK nor an API key)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.tasks.hidden_params.teacher import Teacher, TemplateTeacher
+from pipeline.tasks.hidden_params.teacher.base import Teacher
+from pipeline.tasks.hidden_params.teacher.template import TemplateTeacher
 
 
 def _mistral_teacher() -> Teacher:
-    from pipeline.data.mistral_teacher import MistralTeacher
+    from pipeline.tasks.hidden_params.teacher.mistral import MistralTeacher
 
     return MistralTeacher.from_env()
 
