@@ -19,7 +19,7 @@ def task_choices() -> list[tuple[str, str]]:
 
 def task_field() -> forms.ChoiceField:
     """Optional, so that forms posted without it keep meaning the default task."""
-    return forms.ChoiceField(label=_("Task type"), choices=task_choices(), initial=DEFAULT_TASK, required=False)
+    return forms.ChoiceField(label=_("Task type"), choices=task_choices, initial=DEFAULT_TASK, required=False)
 
 
 def language_choices() -> list[tuple[str, str]]:

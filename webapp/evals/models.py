@@ -4,7 +4,14 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from pipeline.eval.acceptance import COMPARATORS, DIRECTIONS, Criterion
+from pipeline.eval.acceptance import (
+    COMPARATORS,
+    DIRECTIONS,
+    Criterion,
+    loop_and_tracking_criteria,
+    task_criteria,
+)
+from pipeline.tasks.registry import Task
 
 
 class AcceptanceCriterion(models.Model):
@@ -46,6 +53,20 @@ class AcceptanceCriterion(models.Model):
             min_cycles=self.min_cycles,
             required=tuple(self.required or ()),
             description=self.description,
+        )
+
+
+def seed_criteria(task: Task | None) -> None:
+    """The default criterion rows of `task` (the loop and tracking ones, task_type "", when None); rows that exist,
+    maybe edited, are left alone. Run on migrate, and before a verdict, for a task type registered since."""
+    defaults = task_criteria(task) if task else loop_and_tracking_criteria()
+    for criterion in defaults:
+        AcceptanceCriterion.objects.get_or_create(
+            key=criterion.key, task_type=task.name if task else "",
+            defaults={"metric": criterion.metric, "comparator": criterion.comparator, "threshold": criterion.threshold,
+                      "applies_to": criterion.applies_to or "", "baseline": criterion.baseline or "",
+                      "direction": criterion.direction or "", "min_cycles": criterion.min_cycles,
+                      "required": list(criterion.required), "description": criterion.description},
         )
 
 

@@ -24,7 +24,7 @@ from pipeline.eval.runner import EvalStopped
 from pipeline.eval.runner import evaluate as run_evaluation
 from pipeline.tracking import trace_predictions
 from webapp.datasets.models import Dataset
-from webapp.evals.models import AcceptanceCriterion, EvalExample
+from webapp.evals.models import AcceptanceCriterion, EvalExample, seed_criteria
 from webapp.runs import loops, tracking
 from webapp.runs.models import Cycle, Metric, StageRun
 from webapp.runs.reporting import Cancelled, RunReporter
@@ -135,6 +135,7 @@ def chain_links(chain: QuerySet[StageRun], dataset: Dataset | None, compare_quer
 
 def criteria_for(dataset: Dataset) -> list[Criterion]:
     """The enabled criterion rows of the dataset's task type and those of every task type (DESIGN §7)."""
+    seed_criteria(dataset.task)  # a task type registered after the last migrate gets its defaults now
     rows = AcceptanceCriterion.objects.filter(Q(task_type=dataset.task_type) | Q(task_type=""), enabled=True)
     return [row.to_criterion() for row in rows]
 

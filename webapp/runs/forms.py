@@ -33,15 +33,16 @@ def loadable_model(name: str) -> None:
         raise forms.ValidationError(str(exc)) from None
 
 
-def preset_choices() -> list[tuple[str, list[tuple[str, str]]]]:
-    """Form choices grouped by task: value "<task>:<preset key>", label the preset's."""
-    return [(task.label, [(f"{task.name}:{preset.key}", preset.label) for preset in task.presets])
-            for task in all_tasks()]
+def preset_choices() -> list[tuple[str, str | list[tuple[str, str]]]]:
+    """Form choices grouped by task: value "<task>:<preset key>", label the preset's; first, the empty choice."""
+    return [("", _("— the task's default trainer")),
+            *((task.label, [(f"{task.name}:{preset.key}", preset.label) for preset in task.presets])
+              for task in all_tasks())]
 
 
 def preset_field() -> forms.ChoiceField:
     return forms.ChoiceField(
-        label=_("Preset"), required=False, choices=[("", _("— the task's default trainer")), *preset_choices()],
+        label=_("Preset"), required=False, choices=preset_choices,
         help_text=_("Its trainer, train mode and data options win over the fields below."),
     )
 
@@ -206,11 +207,12 @@ class LoopForm(TaskFormMixin, forms.Form):
 
     def loop_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
+        task = get_task(data["task"])
         return {
             "name": data["name"],
             "cycles": data["cycles"],
             "data": {"task": data["task"], "size": data["size"], "seed": data["seed"], "language": data["language"],
-                     "teacher": data["teacher"] or get_task(data["task"]).teachers[0]},
+                     "teacher": data["teacher"] or task.teachers[0]},
             "training": self.training(),
-            "evaluation": {"decode": data["decode"]},
+            "evaluation": {"decode": data["decode"]} if task.constrained_decoding else {},
         }
