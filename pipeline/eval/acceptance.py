@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pipeline.eval.metrics import loop_completion_rate
-from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task
+from pipeline.tasks.registry import DEFAULT_TASK, CriterionSpec, Task, get_task
 
 LOOP_METRIC = "loop_completion_rate"
 TRACKING_METRIC = "tracking_complete"
@@ -31,25 +31,14 @@ REQUIRED_TRACKING_LINKS = ("tracker_run", "dataset_artifact", "adapter_artifact"
 
 
 @dataclass(frozen=True)
-class Criterion:
-    """One acceptance rule.
+class Criterion(CriterionSpec):
+    """One acceptance rule: a task's CriterionSpec (the same fields), checked when built.
 
     comparator ">=" / "<=": `metric` of predictor `applies_to` (or of the loop,
     for loop_completion_rate) against `threshold`. "better_than_baseline":
     `applies_to` strictly better than `baseline` on `metric`, in `direction`,
     on the same eval set. "all_present": every tracking link is present.
     """
-
-    key: str
-    metric: str
-    comparator: str
-    threshold: float | None = None
-    applies_to: str | None = None
-    baseline: str | None = None
-    direction: str | None = None
-    min_cycles: int = 0
-    required: tuple[str, ...] = ()
-    description: str = ""
 
     def __post_init__(self) -> None:
         problems = self._problems()
