@@ -169,6 +169,9 @@ FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 FTLOOP_WARM_MODELS = env_int("FTLOOP_WARM_MODELS", 3, minimum=1)
 FTLOOP_PLAYGROUND_TIMEOUT_S = env_int("FTLOOP_PLAYGROUND_TIMEOUT_S", 120, minimum=1)
 FTLOOP_PLAYGROUND_MAX_CHARS = 500
+# Labelled real requests (playground corrections, imports): the share that goes to the task's field set (a yardstick)
+# rather than to training, decided by a hash of the normalised text so a request always lands on the same side.
+FTLOOP_FIELD_SHARE = env_float("FTLOOP_FIELD_SHARE", 0.5)
 # Local base models load only from this directory (or its subdirectories); anything else must be a hub id or a
 # bundled model (pipeline/train/base_models.py). pipeline/ has no settings, so it reads the environment: the
 # value is exported to this process and the workers it starts.

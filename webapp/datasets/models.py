@@ -12,18 +12,27 @@ from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task
 class FrozenEvalSet(models.Model):
     """An immutable eval set, named by the sha256 of its content (DESIGN §2 freeze).
 
-    The file at `path` is written read-only once; metric rows name `content_hash`.
+    The file at `path` is written read-only once; metric rows name `content_hash`. A *synthetic* set is a test
+    split in the teacher's language; a *field* set holds real requests a designer labelled (LabelledRequest rows
+    assigned to the field), versioned: version n+1 is frozen when the task's field rows changed.
     """
+
+    class Kind(models.TextChoices):
+        SYNTHETIC = "synthetic", _("Synthetic")
+        FIELD = "field", _("Field")
 
     content_hash = models.CharField(max_length=64, unique=True)
     task_type = models.CharField(max_length=64, default=DEFAULT_TASK, db_index=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SYNTHETIC)
+    version = models.PositiveIntegerField(default=1, help_text=_("field sets: 1, 2, ... per task type"))
     path = models.CharField(max_length=500)
     size = models.PositiveIntegerField()
     near_duplicates_with_train = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"{self.content_hash[:12]} ({self.size} examples)"
+        prefix = f"field v{self.version} · " if self.kind == self.Kind.FIELD else ""
+        return f"{prefix}{self.content_hash[:12]} ({self.size} examples)"
 
     @property
     def task(self) -> Task:
@@ -52,6 +61,10 @@ class Dataset(models.Model):
     frozen_eval_set = models.ForeignKey(
         FrozenEvalSet, null=True, blank=True, on_delete=models.PROTECT, related_name="datasets"
     )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text=_("the dataset this one accumulates (a loop's previous cycle)"))
+    lineage = models.JSONField(default=dict, blank=True,
+                               help_text=_("what was added to the parent: rows by origin"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -111,3 +124,34 @@ class DroppedExample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.request_text[:50]}"
+
+
+class LabelledRequest(models.Model):
+    """A real request a person labelled: corrected in the playground or imported by an engineer.
+
+    Each goes, deterministically by a hash of its normalised text, to training (the next cycle's data) or to the
+    task's field set (a yardstick real language decides on), FTLOOP_FIELD_SHARE of them to the field.
+    """
+
+    class Assigned(models.TextChoices):
+        TRAIN = "train", _("Training")
+        FIELD = "field", _("Field set")
+
+    task_type = models.CharField(max_length=64, default=DEFAULT_TASK, db_index=True)
+    text = models.TextField()
+    text_hash = models.CharField(max_length=64, db_index=True, help_text=_("sha256 of the normalised text"))
+    language = models.CharField(max_length=8, blank=True)
+    answer = models.JSONField(help_text=_("the task's answer (e.g. the six values, a label)"))
+    origin = models.CharField(max_length=32, help_text=_("correction, import, dev set"))
+    assigned = models.CharField(max_length=8, choices=Assigned.choices, db_index=True)
+    used_in_dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="labelled_requests")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["task_type", "text_hash"], name="one_label_per_text")]
+
+    def __str__(self) -> str:
+        return f"{self.assigned}: {self.text[:50]}"

@@ -155,6 +155,8 @@ class Cycle(models.Model):
     index = models.PositiveSmallIntegerField()
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL)
     oversample = models.JSONField(default=list, blank=True)
+    yardsticks = models.ManyToManyField("datasets.FrozenEvalSet", blank=True, related_name="cycles",
+                                        help_text=_("the frozen sets every predictor of this cycle is evaluated on"))
     verdicts = models.JSONField(default=list, blank=True)
     completed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
