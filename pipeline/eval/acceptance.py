@@ -19,12 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from pipeline.eval import paired
 from pipeline.eval.metrics import loop_completion_rate
 from pipeline.tasks.registry import DEFAULT_TASK, CriterionSpec, Task, get_task
 
 LOOP_METRIC = "loop_completion_rate"
 TRACKING_METRIC = "tracking_complete"
-COMPARATORS = (">=", "<=", "better_than_baseline", "all_present")
+COMPARATORS = (">=", "<=", "better_than_baseline", "all_present", "no_regression")
+# The metric a no-regression criterion reads: the per-example error of the task (lower is better), paired by item.
+ERROR_METRIC = "error"
 DIRECTIONS = ("lower", "higher")
 # The links every run must have (§7.4); online runs add their W&B URLs to the dict.
 REQUIRED_TRACKING_LINKS = ("tracker_run", "dataset_artifact", "adapter_artifact", "eval_summary")
@@ -60,6 +63,8 @@ class Criterion(CriterionSpec):
                 problems.append(f"direction must be lower or higher, got {self.direction!r}")
         if (self.comparator == "all_present") != (self.metric == TRACKING_METRIC):
             problems.append(f"all_present is the comparator of {TRACKING_METRIC}, and only of it")
+        if (self.comparator == "no_regression") != (self.metric == ERROR_METRIC):
+            problems.append(f"no_regression is the comparator of {ERROR_METRIC} (the per-example error), and only of it")
         if self.metric == LOOP_METRIC and self.comparator not in (">=", "<="):
             problems.append(f"{LOOP_METRIC} is compared with >= or <=")
         if self.metric not in (LOOP_METRIC, TRACKING_METRIC) and not self.applies_to:
@@ -244,7 +249,8 @@ def evaluate_criteria(
     loop: LoopStatus | None = None,
     tracking: Mapping[str, str | None] | None = None,
 ) -> list[Verdict]:
-    """One Verdict per criterion, in order.
+    """One Verdict per criterion, in order, but for no_regression criteria: they compare two cycles' eval rows
+    (`check_no_regression`), which the caller holds.
 
     `metrics_by_predictor` maps a predictor name to its metric dict (from
     `compute_metrics`), `eval_set_hashes` the same names to the eval set each
@@ -256,11 +262,39 @@ def evaluate_criteria(
             verdicts.append(_check_loop(criterion, loop))
         elif criterion.metric == TRACKING_METRIC:
             verdicts.append(_check_tracking(criterion, tracking))
+        elif criterion.comparator == "no_regression":
+            continue
         elif criterion.comparator == "better_than_baseline":
             verdicts.append(_check_better(criterion, metrics_by_predictor, eval_set_hashes))
         else:
             verdicts.append(_check_threshold(criterion, metrics_by_predictor))
     return verdicts
+
+
+def check_no_regression(criterion: Criterion, previous: Sequence[Mapping[str, Any]] | None,
+                        current: Sequence[Mapping[str, Any]] | None, answer_key: str, *, resamples: int = 2000,
+                        confidence: float = 0.95, seed: int = 0) -> Verdict:
+    """DESIGN §7.6: `applies_to` of this cycle against the previous cycle's, on the same items (paired eval rows):
+    it fails when the paired bootstrap interval of the mean per-example error difference (this - previous) lies
+    wholly above the tolerance (`threshold`, in the task's error units); n/a without a previous cycle."""
+    if previous is None:
+        return Verdict(criterion, None, "no previous cycle to compare with")
+    if not current:
+        return Verdict(criterion, False, f"no {criterion.applies_to} evaluation in this cycle")
+    pairs = paired.paired_rows(previous, current, answer_key)
+    errors_before = [float(before[ERROR_METRIC]) for before, _ in pairs]
+    errors_now = [float(now[ERROR_METRIC]) for _, now in pairs]
+    deltas = paired.paired_bootstrap(lambda rows: {}, [b for b, _ in pairs], [n for _, n in pairs], resamples, seed,
+                                     keys=[], errors=(errors_before, errors_now))[paired.ERROR_KEY]
+    low, high, _ = paired.interval(deltas, confidence)
+    delta = sum(errors_now) / len(errors_now) - sum(errors_before) / len(errors_before)
+    tolerance = criterion.threshold or 0.0
+    passed = low is None or low <= tolerance
+    shown = f"error {_number(delta)} (this - previous), {round(confidence * 100)}% CI [{_number(low)}, " \
+            f"{_number(high)}]" if low is not None else f"error {_number(delta)} (this - previous)"
+    relation = "within" if passed else "beyond"
+    return Verdict(criterion, passed, f"{criterion.applies_to}: {shown}, {relation} the tolerance {_number(tolerance)}"
+                                      f" on {len(pairs)} paired items")
 
 
 def overall(verdicts: Sequence[Verdict]) -> bool | None:

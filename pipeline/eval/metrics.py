@@ -19,7 +19,8 @@ from pipeline.tasks.registry import Task, all_tasks
 P95 = 0.95
 
 # The metrics the runner measures around every predictor, after the task's own; all lower is better.
-RUNNER_METRICS: tuple[str, ...] = ("p95_inference_latency_ms", "cost_per_100_requests_usd")
+# truncated_rate: the share of requests a predictor cut to fit its input length (absent where it cannot say).
+RUNNER_METRICS: tuple[str, ...] = ("p95_inference_latency_ms", "cost_per_100_requests_usd", "truncated_rate")
 COUNT_KEY = "n_examples"
 
 
@@ -71,6 +72,17 @@ def percentile_nearest_rank(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = math.ceil(fraction * len(ordered))
     return float(ordered[rank - 1])
+
+
+def truncated_rate(predictions: Sequence[Prediction]) -> float | None:
+    """The share of requests the predictor cut to fit its input length (``usage["truncated"]``); None when no
+    prediction says (a predictor that does not count, e.g. the rules, which read everything)."""
+    _require_examples(len(predictions))
+    flags = [p.usage.get("truncated") for p in predictions if isinstance(p.usage, Mapping)]
+    counted = [flag for flag in flags if flag is not None]
+    if not counted:
+        return None
+    return sum(bool(flag) for flag in counted) / len(counted)
 
 
 def p95_inference_latency_ms(latencies_ms: Sequence[float]) -> float:

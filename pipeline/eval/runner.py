@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.data.generate_frozen_eval_set import ALL_FIELDS, Fields, content_hash
-from pipeline.eval.metrics import COUNT_KEY, CostModel, cost_per_100_requests_usd, p95_inference_latency_ms
+from pipeline.eval.metrics import (
+    COUNT_KEY,
+    CostModel,
+    cost_per_100_requests_usd,
+    p95_inference_latency_ms,
+    truncated_rate,
+)
 from pipeline.tasks.predictors import Prediction, Predictor
 from pipeline.tasks.registry import Task
 
@@ -228,20 +234,23 @@ def score_predictions(
     cost: CostModel | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
     """(eval rows, metrics) of predictions for examples, in order: each row the example as frozen, what the
-    model read and wrote, and the task's verdict (`task.score_row`); the metrics the task's (`task.metrics`),
-    then p95 latency, cost per 100 requests and the number of examples."""
+    model read and wrote, whether the predictor cut the request to fit (``truncated``: True/False, None where
+    it does not say) and the task's verdict (`task.score_row`); the metrics the task's (`task.metrics`),
+    then p95 latency, cost per 100 requests, the share of requests truncated and the number of examples."""
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
     prompts = examples if prompts is None else prompts
     rows = [
         {**example, "index": index, "prompt_text": task.text(prompt), "raw": prediction.raw,
          "latency_ms": prediction.latency_ms, "tokens_decoded": prediction.tokens_decoded, "usage": prediction.usage,
+         "truncated": prediction.usage.get("truncated") if isinstance(prediction.usage, Mapping) else None,
          **task.score_row(example, prediction.raw)}
         for index, (example, prompt, prediction) in enumerate(zip(examples, prompts, predictions))
     ]
     metrics = {**task.metrics(rows),
                "p95_inference_latency_ms": p95_inference_latency_ms([p.latency_ms for p in predictions]),
                "cost_per_100_requests_usd": cost_per_100_requests_usd(predictions, cost),
+               "truncated_rate": truncated_rate(predictions),
                COUNT_KEY: len(rows)}
     return rows, metrics
 

@@ -7,6 +7,14 @@ the eval runner, the A/B test and the playground treat it like any model. The
 task is the one the head card names (cards written before cards named it: the
 registered task whose head labels are the card's).
 One forward pass per request, no generation: the latency to beat for SFT models.
+A request longer than the card's ``max_seq_length`` is cut to it, and its
+Prediction says so (``usage["truncated"]``), so an evaluation counts the cuts.
+
+``rule_weight`` (an option, or ``"rule_weight"`` in the head card) makes a
+regression head a hybrid with the task's rules, output by output: where the
+rules abstain (no lexicon term: the middle of the range) the head decides,
+where they speak the two are blended (``blend_with_rules``). Off by default;
+bench/field_accuracy.py measures it.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.tasks.predictors import Prediction
-from pipeline.tasks.registry import Task, get_task
+from pipeline.tasks.registry import AnswerField, Task, get_task
 from pipeline.train.cls_head import HEAD_CARD_NAME, load_classifier, load_tokenizer, task_for_head, tokenize
 from pipeline.train.reg_head import from_outputs, output_fields
 
@@ -25,6 +33,20 @@ from pipeline.train.reg_head import from_outputs, output_fields
 def is_head_adapter(adapter: str | Path) -> bool:
     """Whether an adapter directory holds a trained head (its card) rather than an SFT adapter."""
     return (Path(adapter) / HEAD_CARD_NAME).is_file()
+
+
+def blend_with_rules(head: Sequence[int], rules: Sequence[int | None], fields: Sequence[AnswerField],
+                     rule_weight: float) -> tuple[int, ...]:
+    """Per output: the head's value where the rules abstain (their value is the field's midpoint, the answer to a
+    request with no lexicon term for it, or none), else ``rule_weight * rules + (1 - rule_weight) * head``,
+    rounded. ``rule_weight`` 0 is the head alone, 1 the rules wherever they speak and the head elsewhere."""
+    blended = []
+    for model_value, rule_value, answer_field in zip(head, rules, fields):
+        if rule_value is None or rule_value * 2 == answer_field.low + answer_field.high:
+            blended.append(model_value)
+        else:
+            blended.append(round(rule_weight * rule_value + (1 - rule_weight) * model_value))
+    return tuple(blended)
 
 
 class HeadPredictor:
@@ -35,7 +57,7 @@ class HeadPredictor:
     """
 
     def __init__(self, model_name: str, adapter: str, name: str = "fine_tuned", cache_dir: str | None = None,
-                 device: str | None = None, task: Task | None = None) -> None:
+                 device: str | None = None, task: Task | None = None, rule_weight: float | None = None) -> None:
         import torch
         from peft import PeftModel
 
@@ -56,6 +78,13 @@ class HeadPredictor:
                              f"{', '.join(self.task.head_labels)}")
         self._fields = output_fields(self.task) if self.kind == "regression" else None
         self.max_seq_length = int(card["max_seq_length"])
+        # The hybrid (off unless asked, here or in the card): the task's rules beside the regression head.
+        weight = card.get("rule_weight") if rule_weight is None else rule_weight
+        if weight is not None and (self.kind != "regression" or not 0 <= float(weight) <= 1):
+            raise ValueError(f"rule_weight blends a regression head with the rules and is 0 .. 1, got {weight!r}"
+                             f" for a {self.kind} head")
+        self.rule_weight: float | None = None if weight is None else float(weight)
+        self._rules = self.task.rule_baseline() if self.rule_weight is not None else None
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         path = resolve_base_model(model_name, Path(cache_dir) if cache_dir else None)
         # Training saved the tokenizer (pad token included) beside the adapter.
@@ -75,12 +104,27 @@ class HeadPredictor:
 
         started = time.perf_counter()
         input_ids = tokenize(self.tokenizer, [text], self.max_seq_length)["input_ids"]
+        # Never cut silently: a request longer than the head reads is counted (the runner's truncated_rate).
+        truncated = len(input_ids[0]) >= self.max_seq_length and self.token_count(text) > self.max_seq_length
         with torch.inference_mode():
             logits = self.model(input_ids=torch.tensor(input_ids, device=self.device)).logits
         if self._fields is not None:
-            raw = self.task.format_answer(dict(zip(self.labels, from_outputs(logits[0].tolist(), self._fields))))
+            values = from_outputs(logits[0].tolist(), self._fields)
+            if self._rules is not None and self.rule_weight is not None:
+                values = blend_with_rules(values, self.rule_values(text), self._fields, self.rule_weight)
+            raw = self.task.format_answer(dict(zip(self.labels, values)))
         else:
             raw = self.task.format_answer(self.labels[int(logits[0].argmax())])
         latency_ms = (time.perf_counter() - started) * 1000
         return Prediction(raw=raw, latency_ms=latency_ms, tokens_decoded=1,
-                          usage={"prompt_tokens": len(input_ids[0]), "completion_tokens": 0})
+                          usage={"prompt_tokens": len(input_ids[0]), "completion_tokens": 0, "truncated": truncated})
+
+    def rule_values(self, text: str) -> tuple[int | None, ...]:
+        """The task's rules' value of each head output for `text` (None where they answer nothing readable)."""
+        assert self._rules is not None
+        parsed = self.task.parse(self._rules.predict([text])[0].raw)
+        return tuple(parsed.get(label) if isinstance(parsed, dict) else None for label in self.labels)
+
+    def token_count(self, text: str) -> int:
+        """How many tokens the request is before the head cuts it to ``max_seq_length``."""
+        return len(self.tokenizer(text, truncation=False)["input_ids"])

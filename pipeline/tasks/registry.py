@@ -109,6 +109,7 @@ class Task(ABC):
     headline_metric: str  # the metric the comparison page and sweeps sort by
     higher_is_better: Mapping[str, bool]  # direction of every metric `metrics()` returns
     verdict_metrics: tuple[str, ...]  # compared with the baselines by the default criteria
+    regression_tolerance: float = 0.0  # how much the mean per-example error may rise over the previous cycle
     clean_options: Mapping[str, Any] = {}  # defaults of the options `clean()` accepts
     presets: Sequence[TrainingPreset] = ()
     trainers: tuple[str, ...] = ("sft",)  # pipeline.train's trainers this task supports: sft, reg_head, cls_head
@@ -143,6 +144,11 @@ class Task(ABC):
         """A row from a labelled real request (a correction), in the task's row format."""
         return {"id": row_id, self.text_key: text, "language": language, self.answer_key: self.check_answer(answer),
                 "origin": origin}
+
+    def field_dev_rows(self) -> list[Row]:
+        """Hand-written real requests the task ships as the start of its field set (rows as `labelled_row` makes
+        them); none by default."""
+        return []
 
     @abstractmethod
     def clean(self, rows: Sequence[Row], options: Mapping[str, Any],
@@ -219,13 +225,19 @@ class Task(ABC):
                 key="json_valid_rate", metric="json_valid_rate", comparator=">=", threshold=0.98,
                 applies_to="fine_tuned",
                 description="§7.1: the fine-tuned model's output parses strictly at least 98% of the time"))
-        for metric in self.verdict_metrics:
-            direction = "higher" if self.higher_is_better[metric] else "lower"
-            criteria.append(CriterionSpec(
-                key=f"beats_prompt_baseline_{metric}", metric=metric, comparator="better_than_baseline",
-                applies_to="fine_tuned", baseline="prompt_baseline", direction=direction,
-                description=f"§7.2: fine_tuned {'above' if direction == 'higher' else 'below'} prompt_baseline on "
-                            f"{metric}, on the same frozen eval set"))
+        for baseline, section in (("prompt_baseline", "§7.2"), ("rule_baseline", "§7.5")):
+            for metric in self.verdict_metrics:
+                direction = "higher" if self.higher_is_better[metric] else "lower"
+                criteria.append(CriterionSpec(
+                    key=f"beats_{baseline}_{metric}", metric=metric, comparator="better_than_baseline",
+                    applies_to="fine_tuned", baseline=baseline, direction=direction,
+                    description=f"{section}: fine_tuned {'above' if direction == 'higher' else 'below'} {baseline} "
+                                f"on {metric}, on the same frozen eval set"))
+        criteria.append(CriterionSpec(
+            key="no_regression", metric="error", comparator="no_regression", threshold=self.regression_tolerance,
+            applies_to="fine_tuned",
+            description="§7.6: fine_tuned no worse than the previous cycle's on every yardstick (paired bootstrap "
+                        "95% CI of the per-example error difference; the threshold is the tolerance)"))
         return criteria
 
     def display(self, parsed: Any) -> list[tuple[str, Any]]:

@@ -74,7 +74,11 @@ class RegHeadRunConfig(LoRARunConfig):
     """sft's LoRA settings, with defaults for a short input and a fresh head; stored in the run card."""
 
     learning_rate: float = field(default=1e-3, metadata={"help": "a fresh head learns faster than LoRA alone"})
-    max_seq_length: int = field(default=128, metadata={"help": "tokens; longer texts are truncated"})
+    # SmolLM2's tokenizer spends about 1.8 tokens a Japanese character: template requests are p99 57 tokens in
+    # English and 199 in Japanese, the hand-written dev set's Japanese p99 268 (bench/token_lengths.py). Batches
+    # are padded to their longest row, so a limit above the usual length costs nothing on short requests.
+    max_seq_length: int = field(default=288, metadata={
+        "help": "tokens; longer texts are truncated, and counted (the training log, the predictor's usage)"})
     task: str | None = field(default=None, metadata={
         "help": "the task type whose outputs the head learns (default: the first registered one with a reg_head)"})
 
@@ -182,11 +186,28 @@ def train(
 
     def build(callbacks: list[TrainerCallback], model_path: str) -> Trainer:
         log(f"{task.name} regression head: {len(task.head_labels)} outputs, MSE on each value scaled to -1 .. 1")
-        return build_trainer(config, callbacks=callbacks, model_path=model_path)
+        trainer = build_trainer(config, callbacks=callbacks, model_path=model_path)
+        log(truncation_line(trainer.processing_class, config, task))
+        return trainer
 
     return run_head_training(config, build, functools.partial(_run_card, config, task), "regression", task,
                              on_progress=on_progress, on_metric=on_metric, on_log=on_log, should_stop=should_stop,
                              handle_signals=handle_signals)
+
+
+def count_truncated(tokenizer: Any, texts: Sequence[str], max_seq_length: int) -> int:
+    """How many texts are longer than ``max_seq_length`` tokens (cut by the trainer and the predictor)."""
+    return sum(len(ids) > max_seq_length for ids in tokenizer(list(texts), truncation=False)["input_ids"])
+
+
+def truncation_line(tokenizer: Any, config: RegHeadRunConfig, task: Task) -> str:
+    """The training log's line on truncation: how many train (and valid) texts are cut to max_seq_length."""
+    parts = []
+    for name, path in (("train", config.train_file), ("valid", config.valid_file)):
+        if path:
+            texts = [text for text, _ in read_regression_jsonl(path, task)]
+            parts.append(f"{count_truncated(tokenizer, texts, config.max_seq_length)} of {len(texts)} {name}")
+    return f"texts longer than max_seq_length {config.max_seq_length} tokens, truncated: {', '.join(parts)}"
 
 
 def _run_card(config: RegHeadRunConfig, task: Task, model_path: str, result: TrainResult,

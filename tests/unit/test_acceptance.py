@@ -14,8 +14,9 @@ from pipeline.eval.acceptance import (
 GOOD = {
     "fine_tuned": {"json_valid_rate": 0.99, "vector_mae": 12.3, "mse_norm": 0.021, "intent_score_mean": 0.91},
     "prompt_baseline": {"json_valid_rate": 0.7, "vector_mae": 18.9, "mse_norm": 0.05, "intent_score_mean": 0.8},
+    "rule_baseline": {"json_valid_rate": 1.0, "vector_mae": 13.1, "mse_norm": 0.03, "intent_score_mean": 0.89},
 }
-SAME_SET = {"fine_tuned": "a" * 64, "prompt_baseline": "a" * 64}
+SAME_SET = {"fine_tuned": "a" * 64, "prompt_baseline": "a" * 64, "rule_baseline": "a" * 64}
 LINKS = {name: f"file:///runs/1/{name}" for name in REQUIRED_TRACKING_LINKS}
 
 
@@ -24,12 +25,16 @@ def judge(metrics=GOOD, hashes=SAME_SET, loop=LoopStatus(2, 2), tracking=LINKS):
     return {verdict.criterion.key: verdict for verdict in verdicts}
 
 
-def test_the_defaults_are_the_four_criteria_of_design_section_7():
+def test_the_defaults_are_the_criteria_of_design_section_7():
     assert [criterion.key for criterion in default_criteria()] == [
         "json_valid_rate",
         "beats_prompt_baseline_vector_mae",
         "beats_prompt_baseline_mse_norm",
         "beats_prompt_baseline_intent_score_mean",
+        "beats_rule_baseline_vector_mae",
+        "beats_rule_baseline_mse_norm",
+        "beats_rule_baseline_intent_score_mean",
+        "no_regression",
         "loop_completion",
         "tracking_complete",
     ]

@@ -190,6 +190,7 @@ def test_compute_metrics_returns_the_flat_dict():
         "intent_score_mean",
         *(f"mae_{axis}" for axis in AXES),
         *(f"bucket_acc_{axis}" for axis in AXES),
+        "directional_accuracy", "directional_accuracy/en", "directional_accuracy/ja",
         *m.RUNNER_METRICS,
         "n_examples",
     ]

@@ -9,7 +9,7 @@ from django.urls import reverse
 from pipeline.data.jsonl import read_jsonl, write_jsonl
 from pipeline.tasks.hidden_params import AXES
 from pipeline.tasks.registry import DEFAULT_TASK, get_task
-from webapp.datasets.models import Dataset, FrozenEvalSet
+from webapp.datasets.models import Dataset, FrozenEvalSet, LabelledRequest
 from webapp.playground import inference, views
 from webapp.playground.models import Correction, PlaygroundRequest
 from webapp.runs import loops
@@ -206,12 +206,12 @@ def test_a_correction_reaches_the_next_cycles_training_data(designer_client, ans
         getattr(tasks, kind)(StageRun.objects.get(cycle=cycle, kind=kind).pk)
     train = read_jsonl(cycle.dataset.directory / "train.jsonl")
     rows = [row for row in train if row["request_text"] == answered.text]
-    assert len(rows) == 1 and rows[0]["target"] == CORRECTED and rows[0]["teacher"] == "correction"
+    assert len(rows) == 1 and rows[0]["target"] == CORRECTED and rows[0]["teacher"] == "labelled:correction"
     chat = read_jsonl(cycle.dataset.directory / "chat_train.jsonl")
     assert any(line["messages"][1]["content"] == answered.text for line in chat)
     test_texts = {row["request_text"] for row in read_jsonl(cycle.dataset.directory / "test.jsonl")}
     assert answered.text not in test_texts
-    assert Correction.objects.get().used_in_dataset == cycle.dataset
+    assert LabelledRequest.objects.get().used_in_dataset == cycle.dataset  # the correction's label, assigned to train
 
 
 def test_a_four_class_correction_reaches_only_a_four_class_cycle(designer_client, answered, answered_four_class,
@@ -228,11 +228,11 @@ def test_a_four_class_correction_reaches_only_a_four_class_cycle(designer_client
     task = get_task(FOUR_CLASS)
     kept = read_jsonl(cycle.dataset.directory / "kept.jsonl")
     rows = [row for row in kept if task.text(row) == answered_four_class.text]
-    assert len(rows) == 1 and task.answer(rows[0]) == "DENY" and rows[0]["origin"] == "correction"
+    assert len(rows) == 1 and task.answer(rows[0]) == "DENY" and rows[0]["origin"] == "labelled:correction"
     test_texts = {task.text(row) for row in read_jsonl(cycle.dataset.directory / "test.jsonl")}
     assert answered_four_class.text not in test_texts
-    assert Correction.objects.get(task_type=FOUR_CLASS).used_in_dataset == cycle.dataset
-    assert Correction.objects.get(task_type=DEFAULT_TASK).used_in_dataset is None  # waits for its own task's cycle
+    assert LabelledRequest.objects.get(task_type=FOUR_CLASS).used_in_dataset == cycle.dataset
+    assert LabelledRequest.objects.get(task_type=DEFAULT_TASK).used_in_dataset is None  # waits for its task's cycle
 
 
 def test_only_runs_of_the_task_with_a_model_are_offered(designer_client, monkeypatch):

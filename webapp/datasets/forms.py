@@ -78,12 +78,8 @@ class DataCycleForm(TaskFormMixin, forms.Form):
         return data
 
 
-class ImportForm(TaskFormMixin, forms.Form):
-    """Upload a JSONL of the chosen task type's rows; every bad line is named."""
-
-    task = task_field()
-    name = forms.CharField(label=_("Name"), max_length=200)
-    file = forms.FileField(label=_("JSONL file"))
+class UploadLimitMixin:
+    """A form whose "file" may not exceed FTLOOP_MAX_UPLOAD_BYTES."""
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -94,6 +90,21 @@ class ImportForm(TaskFormMixin, forms.Form):
                 % {"size": filesizeformat(upload.size), "limit": filesizeformat(limit)}
             )
         return upload
+
+
+class ImportForm(UploadLimitMixin, TaskFormMixin, forms.Form):
+    """Upload a JSONL of the chosen task type's rows; every bad line is named."""
+
+    task = task_field()
+    name = forms.CharField(label=_("Name"), max_length=200)
+    file = forms.FileField(label=_("JSONL file"))
+
+
+class LabelledImportForm(UploadLimitMixin, TaskFormMixin, forms.Form):
+    """Upload labelled real requests (a JSONL of the task's rows): each goes to training or to the field set."""
+
+    task = task_field()
+    file = forms.FileField(label=_("JSONL file"))
 
 
 def import_error_messages(exc: ImportFailed) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -11,9 +12,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from pipeline.data.build_train_valid_test import SPLITS, STATS_FILE
 from pipeline.data.export import EXPORT_FORMATS, export_filename
 from pipeline.data.importer import ImportFailed
-from webapp.datasets import services
-from webapp.datasets.forms import DataCycleForm, ImportForm, import_error_messages
-from webapp.datasets.models import Dataset
+from pipeline.tasks.registry import all_tasks
+from webapp.datasets import field, services
+from webapp.datasets.forms import DataCycleForm, ImportForm, LabelledImportForm, import_error_messages
+from webapp.datasets.models import Dataset, FrozenEvalSet, LabelledRequest
 from webapp.datasets.stages import DROPPED, GENERATED, KEPT
 from webapp.runs import services as run_services
 from webapp.runs.reconcile import reconcile_runs
@@ -68,6 +70,50 @@ def dataset_import(request):
             messages.success(request, _("Imported %(n)s rows; filtering and splitting now.") % {"n": dataset.params["size"]})
             return redirect("dataset_detail", pk=dataset.pk)
     return render(request, "datasets/import.html", {"form": form})
+
+
+def field_set_overview() -> list[dict]:
+    """Per task type: its labelled requests on each side, and every version of its field set, newest first."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in LabelledRequest.objects.values("task_type", "assigned").annotate(n=Count("id")):
+        counts[(row["task_type"], row["assigned"])] = row["n"]
+    versions: dict[str, list[FrozenEvalSet]] = {}
+    for frozen in FrozenEvalSet.objects.filter(kind=FrozenEvalSet.Kind.FIELD).order_by("task_type", "-version"):
+        versions.setdefault(frozen.task_type, []).append(frozen)
+    return [{"task": task, "train": counts.get((task.name, field.TRAIN), 0),
+             "field": counts.get((task.name, field.FIELD), 0), "versions": versions.get(task.name, [])}
+            for task in all_tasks()]
+
+
+@require_GET
+def field_sets(request):
+    """Every task's field set: its versions (version, size, hash, created) and where its labelled requests went."""
+    return render(request, "datasets/field_sets.html", {"overview": field_set_overview()})
+
+
+@permission_required("datasets.add_dataset", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def labelled_import(request):
+    """Engineers import labelled real requests: all or nothing; each line goes to training or to the field set."""
+    form = LabelledImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        task = form.cleaned_data["task"]
+        try:
+            result = field.import_labelled(form.cleaned_data["file"].read().splitlines(), task=task,
+                                           user=request.user)
+        except ImportFailed as exc:
+            form.add_error("file", import_error_messages(exc))
+        else:
+            frozen = result["field_set"]
+            said = _("Imported %(n)s labelled requests of %(task)s: %(train)s to training, %(field)s to the field "
+                     "set.") % {"n": result["train"] + result["field"], "task": task, "train": result["train"],
+                                "field": result["field"]}
+            if frozen is not None:
+                said += " " + _("The field set is now version %(version)s (%(size)s requests, %(hash)s).") % {
+                    "version": frozen.version, "size": frozen.size, "hash": frozen.content_hash[:12]}
+            messages.success(request, said)
+            return redirect("labelled_import")
+    return render(request, "datasets/labelled_import.html", {"form": form, "overview": field_set_overview()})
 
 
 @require_GET

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from kombu.exceptions import OperationalError
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 from pipeline.data.jsonl import dumps, read_jsonl
 from pipeline.tasks.registry import DEFAULT_TASK, Task, all_tasks, get_task
 from pipeline.tasks.text import detect_language
+from webapp.datasets import field
 from webapp.datasets.models import FrozenEvalSet
 from webapp.playground.forms import CorrectionForm, PlaygroundForm
 from webapp.playground.models import Correction, PlaygroundRequest
@@ -108,12 +110,28 @@ def correct(request, pk: int):
         return HttpResponse(_("Not saved: %(errors)s") % {"errors": form.errors.as_text()}, status=400)
     label = form.cleaned_data["model_label"]
     predicted = next((r.get("parsed") for r in row.results if r["label"] == label), None)
-    Correction.objects.create(
-        task_type=row.task_type, request=row, model_label=label, language=detect_language(row.text),
+    language = detect_language(row.text)
+    correction = Correction.objects.create(
+        task_type=row.task_type, request=row, model_label=label, language=language,
         predicted=predicted, verdict=form.cleaned_data["verdict"], corrected=form.corrected(),
         note=form.cleaned_data["note"], created_by=request.user,
     )
-    return HttpResponse(_("Saved, thank you."))
+    if correction.training_answer is None:  # "bad" without an answer: a spot-check only
+        return HttpResponse(_("Saved, thank you."))
+    try:
+        labelled = field.label_request(row.task, row.text, correction.training_answer, language=language,
+                                       origin=field.CORRECTION, user=request.user)
+    except ValueError as error:  # e.g. a prediction marked good that the task cannot take as a label
+        return HttpResponse(format_html('<span data-testid="labelled" data-assigned="">{}</span>', _(
+            "Saved as a spot-check; not labelled: %(why)s") % {"why": error}))
+    if labelled.assigned == field.FIELD:
+        frozen = field.field_set(row.task)
+        said = _("Saved, thank you: added to the field set (version %(version)s, size %(size)s).") % {
+            "version": frozen.version, "size": frozen.size}
+    else:
+        said = _("Saved, thank you: added to training data (the next dataset of %(task)s).") % {"task": row.task_type}
+    return HttpResponse(format_html('<span data-testid="labelled" data-assigned="{}">{}</span>', labelled.assigned,
+                                    said))
 
 
 def exported(task: Task, correction: Correction) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pipeline.tasks.registry import DEFAULT_TASK, Task, all_tasks, get_task
 from pipeline.train.base_models import DEFAULT_BASE_MODEL, ModelNotAllowed, model_location
 from webapp import bounds
 from webapp.datasets.forms import TaskFormMixin, generation_errors, language_choices, task_field, teacher_choices
-from webapp.datasets.models import Dataset
+from webapp.datasets.models import Dataset, FrozenEvalSet
 from webapp.runs.training import TRAINERS, check_params, trainer_defaults, training_params
 
 REMOTE_BACKENDS = ("hf_jobs", "mistral")
@@ -176,6 +176,10 @@ class LoopForm(TaskFormMixin, forms.Form):
     teacher = forms.ChoiceField(label=_("Teacher"), choices=teacher_choices, initial="", required=False)
     model_name = forms.CharField(label=_("Base model"), max_length=200, required=False, validators=[loadable_model])
     load_in_4bit = forms.BooleanField(label=_("QLoRA (4-bit NF4 base)"), required=False)
+    yardsticks = forms.ModelMultipleChoiceField(
+        label=_("Synthetic yardsticks"), required=False, queryset=FrozenEvalSet.objects.none(),
+        help_text=_("Frozen sets of the task to evaluate every cycle on; empty: cycle 1 freezes its test split. "
+                    "The task's field set of real requests is always a yardstick too."))
     decode = forms.ChoiceField(label=_("Decoding for model predictors"), choices=DECODE_CHOICES, initial="constrained",
                                help_text=_("Where the task's answer has a fixed skeleton; others generate freely."))
 
@@ -185,10 +189,15 @@ class LoopForm(TaskFormMixin, forms.Form):
             if key in self.TRAINING_KEYS:
                 self.fields[key] = field
         self.fields["model_name"].widget.attrs["placeholder"] = DEFAULT_BASE_MODEL
+        self.fields["yardsticks"].queryset = FrozenEvalSet.objects.order_by("-created_at")
 
     def clean(self) -> dict:
         data = super().clean()
         task = get_task(data.get("task") or DEFAULT_TASK)
+        others = [str(frozen) for frozen in data.get("yardsticks") or () if frozen.task_type != task.name]
+        if others:
+            self.add_error("yardsticks", _("These sets belong to another task type: %(sets)s.") % {
+                "sets": ", ".join(others)})
         if "language" in data and "teacher" in data:
             for field, problem in generation_errors(task.name, data["teacher"], data["language"]):
                 self.add_error(field, problem)
@@ -215,4 +224,5 @@ class LoopForm(TaskFormMixin, forms.Form):
                      "teacher": data["teacher"] or task.teachers[0]},
             "training": self.training(),
             "evaluation": {"decode": data["decode"]} if task.constrained_decoding else {},
+            "yardsticks": [frozen.pk for frozen in data.get("yardsticks") or ()],
         }

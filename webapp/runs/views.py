@@ -214,7 +214,7 @@ def loop_detail(request, pk: int):
     reconcile_runs()
     loop = get_object_or_404(Loop, pk=pk)
     cycles = [(cycle, list(cycle.runs.order_by("sequence"))) for cycle in loop.cycle_set.select_related("dataset")]
-    context = {"loop": loop, "cycles": cycles, "active": loop.is_active}
+    context = {"loop": loop, "cycles": cycles, "active": loop.is_active, "yardstick_rows": loops.yardstick_table(loop)}
     template = "runs/_loop_body.html" if request.htmx else "runs/loop_detail.html"
     response = render(request, template, context)
     if request.htmx and not context["active"]:

@@ -24,6 +24,9 @@ Vector = tuple[int, ...]
 BUCKET_WIDTH = 20
 BUCKET_COUNT = 5
 
+# directional_accuracy is reported per language too (the task's languages).
+DIRECTIONAL_LANGUAGES = ("en", "ja")
+
 # (metric, higher is better), in display order: DESIGN §6's table, then the per-axis breakdowns.
 METRICS: tuple[tuple[str, bool], ...] = (
     ("json_valid_rate", True),
@@ -35,6 +38,9 @@ METRICS: tuple[tuple[str, bool], ...] = (
     ("intent_score_mean", True),
     *((f"mae_{axis}", False) for axis in AXES),
     *((f"bucket_acc_{axis}", True) for axis in AXES),
+    # Real-language field sets label only the directions a request implies; this is the metric they are read by.
+    ("directional_accuracy", True),
+    *((f"directional_accuracy/{language}", True) for language in DIRECTIONAL_LANGUAGES),
 )
 
 
@@ -184,21 +190,50 @@ def intent_score_mean(targets: Sequence[Vector], predicted: Sequence[Vector]) ->
 # -- eval rows in, metric dict out -----------------------------------------------------
 
 
+def directional_accuracy(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """Share of constraints met, pooled over every row (with a six-value target or only directions).
+
+    The rule of constraint_match_rate: a "high" constraint holds at pred >= 55, a "low" one at pred <= 45, and an
+    unreadable output counts as the neutral vector (which meets none). None when no row carries a constraint.
+    """
+    if not rows:
+        return None
+    return constraint_match_rate([row["constraints"] for row in rows], [_predicted(row) for row in rows])
+
+
+def _predicted(row: Mapping[str, Any]) -> Vector:
+    return to_vector(row["parsed"]) if row["parsed"] else NEUTRAL
+
+
 def row_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
     """The flat metric dict (keys of `METRICS`, in order) of scored eval rows ("target", "parsed", "valid",
-    "constraints"): invalid outputs count as the neutral vector."""
+    "constraints"): invalid outputs count as the neutral vector.
+
+    A row may have no six-value target ("target" None: a real request labelled only with the directions it
+    implies, e.g. the dev set). The target-based metrics (vector_mae ... bucket_acc_*, and constraint_match_rate)
+    are computed over the rows that have a target, None when none does; json_valid_rate and the
+    directional_accuracy metrics over every row (directional_accuracy/<language>: the rows of that language,
+    None when they carry no constraint).
+    """
     _require_examples(len(rows))
-    targets = [to_vector(row["target"]) for row in rows]
-    predicted = [to_vector(row["parsed"]) if row["parsed"] else NEUTRAL for row in rows]
-    values: dict[str, float | None] = {
-        "json_valid_rate": sum(1 for row in rows if row["valid"]) / len(rows),
-        "vector_mae": vector_mae(targets, predicted),
-        "mse_raw": mse_raw(targets, predicted),
-        "mse_norm": mse_norm(targets, predicted),
-        "constraint_match_rate": constraint_match_rate([row["constraints"] for row in rows], predicted),
-        "slot_exact_match": slot_exact_match(targets, predicted),
-        "intent_score_mean": intent_score_mean(targets, predicted),
-    }
-    values.update({f"mae_{axis}": value for axis, value in axis_mae(targets, predicted).items()})
-    values.update({f"bucket_acc_{axis}": value for axis, value in bucket_accuracy(targets, predicted).items()})
+    scored = [row for row in rows if row.get("target") is not None]
+    values: dict[str, float | None] = dict.fromkeys(key for key, _ in METRICS)
+    values["json_valid_rate"] = sum(1 for row in rows if row["valid"]) / len(rows)
+    if scored:
+        targets = [to_vector(row["target"]) for row in scored]
+        predicted = [_predicted(row) for row in scored]
+        values.update({
+            "vector_mae": vector_mae(targets, predicted),
+            "mse_raw": mse_raw(targets, predicted),
+            "mse_norm": mse_norm(targets, predicted),
+            "constraint_match_rate": constraint_match_rate([row["constraints"] for row in scored], predicted),
+            "slot_exact_match": slot_exact_match(targets, predicted),
+            "intent_score_mean": intent_score_mean(targets, predicted),
+        })
+        values.update({f"mae_{axis}": value for axis, value in axis_mae(targets, predicted).items()})
+        values.update({f"bucket_acc_{axis}": value for axis, value in bucket_accuracy(targets, predicted).items()})
+    values["directional_accuracy"] = directional_accuracy(rows)
+    for language in DIRECTIONAL_LANGUAGES:
+        values[f"directional_accuracy/{language}"] = directional_accuracy(
+            [row for row in rows if row.get("language") == language])
     return values

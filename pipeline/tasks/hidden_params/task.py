@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from pipeline.mistral import Budget
-from pipeline.tasks.datafiles import load_presets
+from pipeline.tasks.datafiles import load_presets, read_text
 from pipeline.tasks.hidden_params import metrics as vector_metrics
 from pipeline.tasks.hidden_params import schema
 from pipeline.tasks.hidden_params.bands import Band, worst_bands
@@ -46,6 +47,7 @@ class HiddenParamsTask(Task):
     constrained_decoding = True
     few_shot_k = 4
     head_labels = AXES
+    regression_tolerance = 0.5  # mean absolute error points
     presets = load_presets(__package__)
 
     # -- data --------------------------------------------------------------------------
@@ -66,20 +68,55 @@ class HiddenParamsTask(Task):
         return Generated(rows, result)
 
     def validate_row(self, obj: Any, index: int) -> Row:
-        text, target = schema.record_from_json(obj)
+        """An imported object: "request_text" and the six targets (at top level or under "target"), optional
+        "language"; or, for a real request labelled only with the directions it implies, "request_text" and
+        "constraints" ([{"axis", "direction"}], no six values): that row's "target" is None."""
+        if isinstance(obj, dict) and _directions_only(obj):
+            text = obj.get("request_text")
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError('"request_text" must be a non-empty string')
+            text, answer = text.strip(), self.check_answer({"constraints": obj["constraints"]})
+            target, constraints = None, answer["constraints"]
+        else:
+            text, target = schema.record_from_json(obj)
+            constraints = schema.constraints_for(target)
         language = obj.get("language") or detect_language(text)
         if language not in self.languages:
             raise ValueError(f'"language" must be one of {", ".join(self.languages)}, got {language!r}')
         return {"id": f"i{index:06d}", "request_text": text, "language": language, "target": target,
-                "constraints": schema.constraints_for(target), "teacher": "import", "usage": {}}
+                "constraints": constraints, "teacher": "import", "usage": {}}
 
-    def check_answer(self, value: Any) -> dict[str, int]:
+    def check_answer(self, value: Any) -> dict[str, Any]:
+        """The six values (a mapping by axis or six ints in order), or {"constraints": [{"axis", "direction"}, ...]}:
+        the directions a real request implies, each axis at most once, at least one."""
+        if isinstance(value, Mapping) and _directions_only(value):
+            return {"constraints": check_constraints(value["constraints"])}
         return schema.target_dict(value)
 
     def labelled_row(self, text: str, answer: Any, *, language: str, row_id: str, origin: str) -> Row:
-        target = self.check_answer(answer)
+        """A row of a labelled real request: with its six-value target, or (directions only) target None and the
+        labelled "constraints"."""
+        checked = self.check_answer(answer)
+        if "constraints" in checked:
+            target, constraints = None, checked["constraints"]
+        else:
+            target, constraints = checked, schema.constraints_for(checked)
         return {"id": row_id, "request_text": text, "language": language, "target": target,
-                "constraints": schema.constraints_for(target), "teacher": origin, "usage": {}}
+                "constraints": constraints, "teacher": origin, "usage": {}}
+
+    def field_dev_rows(self) -> list[Row]:
+        """data/field_dev.jsonl: hand-written real requests labelled with directions only (issue 14, Build 7)."""
+        rows = []
+        for number, line in enumerate(read_text(__package__, FIELD_DEV_FILE).splitlines(), 1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            try:
+                rows.append(self.labelled_row(obj["request_text"], {"constraints": obj["constraints"]},
+                                              language=obj["language"], row_id=obj["id"], origin="dev set"))
+            except (KeyError, ValueError) as error:
+                raise ValueError(f"{FIELD_DEV_FILE} line {number}: {error}") from None
+        return rows
 
     def clean(self, rows: Sequence[Row], options: Mapping[str, Any],
               on_progress: ProgressCallback | None = None) -> CleanResult:
@@ -112,9 +149,29 @@ class HiddenParamsTask(Task):
         return RuleBaseline()
 
     def score_row(self, example: Mapping[str, Any], raw: str) -> dict[str, Any]:
-        target = schema.to_vector(example["target"])
+        """One example's outcome. With a six-value target: the per-axis errors, "error" their mean (0-100).
+
+        Without one (target None: a real request labelled only with directions): "constraints_met" (how many of
+        the row's constraints the prediction meets, by constraint_match_rate's rule) and "error" = 100 x the
+        share of its constraints unmet (0 when it has none), so that error stays on a 0-100 lower-is-better scale
+        for the paired statistics.
+        """
         parsed = schema.parse(raw)
         predicted = parsed if parsed is not None else NEUTRAL
+        if example.get("target") is None:
+            constraints = list(example.get("constraints") or [])
+            index = {axis: position for position, axis in enumerate(AXES)}
+            met = sum(vector_metrics.constraint_satisfied(item["direction"], predicted[index[item["axis"]]])
+                      for item in constraints)
+            return {
+                "target": None,
+                "constraints": constraints,
+                "parsed": dict(zip(AXES, parsed)) if parsed is not None else None,
+                "valid": parsed is not None,
+                "constraints_met": met,
+                "error": 100 * (len(constraints) - met) / len(constraints) if constraints else 0.0,
+            }
+        target = schema.to_vector(example["target"])
         abs_errors = dict(zip(AXES, vector_metrics.absolute_errors(target, predicted)))
         return {
             "target": dict(zip(AXES, target)),
@@ -132,17 +189,47 @@ class HiddenParamsTask(Task):
 
     def error_bands(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         pairs = [(schema.to_vector(row["target"]), schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL)
-                 for row in rows]
+                 for row in rows if row.get("target") is not None]  # directions-only rows have no band
         return [asdict(band) for band in worst_bands(pairs)]
 
     def charts(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Predicted against target per axis (a scatter per axis); an unreadable output counts as the neutral vector,
-        as it does in the metrics."""
+        as it does in the metrics. Rows without a six-value target (directions only) have no point."""
+        rows = [row for row in rows if row.get("target") is not None]
         predicted = [schema.to_vector(row["parsed"]) if row["parsed"] else NEUTRAL for row in rows]
         targets = [schema.to_vector(row["target"]) for row in rows]
         return {"scatter": {axis: {"target": [target[i] for target in targets],
                                    "predicted": [values[i] for values in predicted]}
                             for i, axis in enumerate(AXES)}}
+
+
+FIELD_DEV_FILE = "data/field_dev.jsonl"
+
+
+def _directions_only(obj: Mapping[str, Any]) -> bool:
+    """A label of directions only: "constraints" and none of the six values (top level or under "target")."""
+    return "constraints" in obj and obj.get("target") is None and not any(axis in obj for axis in AXES)
+
+
+def check_constraints(value: Any) -> list[dict[str, str]]:
+    """[{"axis", "direction"}, ...] validated: a known axis each, "high" or "low", no axis twice, at least one."""
+    if not isinstance(value, list) or not value:
+        raise ValueError('"constraints" must be a non-empty list of {"axis", "direction"} objects')
+    seen: set[str] = set()
+    checked = []
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, Mapping) or set(item) != {"axis", "direction"}:
+            raise ValueError(f'constraint {number} must be an object with exactly "axis" and "direction"')
+        axis, direction = item["axis"], item["direction"]
+        if axis not in AXES:
+            raise ValueError(f"constraint {number}: axis must be one of {', '.join(AXES)}, got {axis!r}")
+        if direction not in ("high", "low"):
+            raise ValueError(f"constraint {number}: direction must be 'high' or 'low', got {direction!r}")
+        if axis in seen:
+            raise ValueError(f"constraint {number}: {axis} is constrained twice")
+        seen.add(axis)
+        checked.append({"axis": axis, "direction": direction})
+    return checked
 
 
 TASK = HiddenParamsTask()
