@@ -171,19 +171,31 @@ def loop_finished(loop) -> bool:
 
 
 def print_loop_summary(loop) -> bool:
-    """The metrics table (predictor x cycle) and the last cycle's verdicts; True when every stage succeeded."""
+    """The metrics table (predictor x cycle, per yardstick), each yardstick's cycle-over-cycle change, directional
+    accuracy per language on the field set, and the last cycle's verdicts; True when every stage succeeded."""
     from pipeline.eval.aggregate_metrics import format_table
+    from webapp.evals.stages import yardstick_label
     from webapp.evals.views import label
+    from webapp.runs.loops import yardstick_table
     from webapp.runs.models import StageRun
 
     evals = StageRun.objects.filter(cycle__loop=loop, kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS)
-    rows = [
-        {"provenance": {**run.result["provenance"], "predictor": label(run).replace(" · cycle ", "/c")},
-         "metrics": run.result["metrics"]}
-        for run in evals.order_by("cycle__index", "sequence")
-    ]
+    by_set: dict[str, list] = {}
+    for run in evals.order_by("cycle__index", "sequence"):
+        by_set.setdefault(run.result["provenance"]["eval_set_hash"], []).append(run)
+    for content_hash, runs in by_set.items():
+        print(f"\nOn the {yardstick_label(content_hash)['name']} ({runs[0].result['metrics'].get('n_examples')} examples):")
+        print(format_table([{"provenance": {**run.result["provenance"],
+                                            "predictor": label(run).replace(" · cycle ", "/c")},
+                             "metrics": run.result["metrics"]} for run in runs]))
+    rows = yardstick_table(loop)
     if rows:
-        print("\n" + format_table(rows))
+        print("\nCycle over cycle, on the same sets:")
+        for row in rows:
+            values = " → ".join("—" if value is None else f"{value:.4g}" for value in row["values"])
+            change = "" if row["change"] is None else f"  (change {row['change']:+.4g})"
+            name = str(row["yardstick"]) if row["yardstick"] else row["hash"][:12]
+            print(f"  {name:<40} {row['predictor']:<16} {row['metric']:<22} {values}{change}")
     print(f"\nloop_completion_rate: {loop.completion_rate if loop.completion_rate is not None else '—'} "
           f"({loop.completed_cycles}/{loop.started_cycles} cycles)")
     last = loop.cycle_set.order_by("-index").first()
@@ -191,7 +203,8 @@ def print_loop_summary(loop) -> bool:
         print(f"Verdicts (cycle {last.index + 1}):")
         for verdict in last.verdicts:
             mark = {True: "PASS", False: "FAIL", None: "n/a "}[verdict["passed"]]
-            print(f"  {mark}  {verdict['criterion']['key']}: {verdict['reason']}")
+            where = f" [{verdict['yardstick']['name']}]" if verdict.get("yardstick") else ""
+            print(f"  {mark}  {verdict['criterion']['key']}{where}: {verdict['reason']}")
     bad = StageRun.objects.filter(cycle__loop=loop).exclude(status=StageRun.Status.SUCCESS)
     for run in bad:
         print(f"  {run.kind} #{run.pk} {run.get_status_display()}: {run.error}")
@@ -215,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=-1, help="training steps per cycle (overrides --epochs)")
     parser.add_argument("--learning-rate", type=float, default=None, help="default: 1e-3")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--language", default="en", choices=("en", "ja", "mixed"))
+    parser.add_argument("--language", default="mixed", choices=("en", "ja", "mixed"),
+                        help="the requests the teacher writes (default: mixed, half English, half Japanese)")
     parser.add_argument("--no-job", action="store_true", help="only start the stack")
     parser.add_argument("--exit-when-done", action="store_true", help="stop the stack once the job ends")
     args = parser.parse_args(argv)
@@ -271,12 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         ok = True
         if not args.no_job:
             from pipeline.tasks.registry import DEFAULT_TASK, get_task
+            from webapp.datasets import field
             from webapp.runs import loops
             from webapp.runs.models import StageRun
             from webapp.runs.training import preset_of, training_params
 
             task = get_task(DEFAULT_TASK)
             preset = preset_of(task, args.trainer)
+            dev_rows = field.load_dev_set(task)  # the task's hand-written real requests: the initial field set
             chosen = {**MAIN_JOB_OVERRIDES.get(args.trainer, {}), "model_name": args.model, "max_steps": args.max_steps,
                       **{key: value for key, value in (("num_epochs", args.epochs),
                                                        ("learning_rate", args.learning_rate)) if value is not None},
@@ -294,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"Main job: a {args.cycles}-cycle loop of {args.size} rows ({args.language}), base model {args.model}, "
                   f"fine-tuned as {preset.label}")
+            if dev_rows:
+                print(f"Field set: {dev_rows} hand-written real requests of the task (and any labelled since)")
             print(f"Watch it at {url}loops/{loop.pk}/\n")
             follow(lambda: StageRun.objects.filter(cycle__loop=loop).select_related("cycle").order_by("cycle__index", "sequence"),
                    sys.stdout.isatty(), lambda: loop_finished(loop), stack.supervise)

@@ -40,7 +40,7 @@ def test_a_designer_labels_a_request_into_the_field_set(browser_page, live_serve
     result.locator("button[value=bad]").click()
     said = result.locator(".saved [data-testid=labelled][data-assigned=field]")
     said.wait_for()
-    assert "added to the field set (version 1, size 1)" in said.inner_text()
+    assert "added to the field set (version 1, 1 requests)" in said.inner_text()
     labelled = LabelledRequest.objects.get()
     assert (labelled.assigned, labelled.origin, labelled.answer) == ("field", "correction", corrected)
     assert labelled.language == "ja" and labelled.created_by == designer

@@ -12,9 +12,12 @@ from pipeline.eval.acceptance import (
 )
 
 GOOD = {
-    "fine_tuned": {"json_valid_rate": 0.99, "vector_mae": 12.3, "mse_norm": 0.021, "intent_score_mean": 0.91},
-    "prompt_baseline": {"json_valid_rate": 0.7, "vector_mae": 18.9, "mse_norm": 0.05, "intent_score_mean": 0.8},
-    "rule_baseline": {"json_valid_rate": 1.0, "vector_mae": 13.1, "mse_norm": 0.03, "intent_score_mean": 0.89},
+    "fine_tuned": {"json_valid_rate": 0.99, "vector_mae": 12.3, "mse_norm": 0.021, "intent_score_mean": 0.91,
+                   "directional_accuracy": 0.93},
+    "prompt_baseline": {"json_valid_rate": 0.7, "vector_mae": 18.9, "mse_norm": 0.05, "intent_score_mean": 0.8,
+                        "directional_accuracy": 0.6},
+    "rule_baseline": {"json_valid_rate": 1.0, "vector_mae": 13.1, "mse_norm": 0.03, "intent_score_mean": 0.89,
+                      "directional_accuracy": 0.88},
 }
 SAME_SET = {"fine_tuned": "a" * 64, "prompt_baseline": "a" * 64, "rule_baseline": "a" * 64}
 LINKS = {name: f"file:///runs/1/{name}" for name in REQUIRED_TRACKING_LINKS}
@@ -31,9 +34,11 @@ def test_the_defaults_are_the_criteria_of_design_section_7():
         "beats_prompt_baseline_vector_mae",
         "beats_prompt_baseline_mse_norm",
         "beats_prompt_baseline_intent_score_mean",
+        "beats_prompt_baseline_directional_accuracy",
         "beats_rule_baseline_vector_mae",
         "beats_rule_baseline_mse_norm",
         "beats_rule_baseline_intent_score_mean",
+        "beats_rule_baseline_directional_accuracy",
         "no_regression",
         "loop_completion",
         "tracking_complete",

@@ -155,7 +155,7 @@ def test_a_correction_is_labelled_into_the_field_set_or_training(designer_client
     to_field, to_train = answered(designer, FIELD_TEXT), answered(designer, TRAIN_TEXT)
     said = designer_client.post(reverse("playground_correct", args=[to_field.pk]),
                                 {"model_label": "rule baseline", "verdict": "bad", **VALUES}).content.decode()
-    assert "Saved" in said and "field set (version 1, size 1)" in said and 'data-assigned="field"' in said
+    assert "Saved" in said and "field set (version 1, 1 requests)" in said and 'data-assigned="field"' in said
     said = designer_client.post(reverse("playground_correct", args=[to_train.pk]),
                                 {"model_label": "rule baseline", "verdict": "good",
                                  **dict.fromkeys(AXES, 50)}).content.decode()

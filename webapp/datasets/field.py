@@ -50,8 +50,8 @@ def assign(text: str) -> str:
 
 
 def row_answer(task: Task | str, row: Mapping[str, Any]) -> Any:
-    """The label a row of the task carries, checked: its answer, or (when that is None, e.g. hidden_params' rows
-    labelled with directions only) what `check_answer` reads from the row itself."""
+    """The label a row of the task carries, checked: its answer, or (when that is None, e.g. the six-parameter
+    task's rows labelled with directions only) what `check_answer` reads from the row itself."""
     task = _task(task)
     answer = row.get(task.answer_key)
     return task.check_answer(answer if answer is not None else row)

@@ -56,7 +56,16 @@ def start_data_cycle(
 def import_dataset(lines: Iterable[bytes | str], *, name: str, task: str = DEFAULT_TASK, user=None) -> Dataset:
     """Validate every line with the task's `validate_row` first (ImportFailed names the bad ones); store only a
     clean file, which then goes through filter -> split -> freeze like generated rows."""
-    rows = parse_import(lines, make_row=get_task(task).validate_row)
+    chosen = get_task(task)
+
+    def training_row(obj, number: int) -> dict:
+        row = chosen.validate_row(obj, number)
+        if chosen.answer(row) is None:
+            raise ValueError("a training row needs its full answer; a request labelled with directions only belongs "
+                             "in the field set (Import labelled requests)")
+        return row
+
+    rows = parse_import(lines, make_row=training_row)
     with transaction.atomic():
         dataset = Dataset.objects.create(
             name=name, source=Dataset.Source.IMPORTED, params={"seed": 0, "size": len(rows)}, task_type=task,

@@ -89,12 +89,14 @@ def playground(request):
 
 @require_GET
 def sample(request):
-    """A random request of the task's newest frozen eval set, with its gold answer, to try in the playground."""
+    """A random request of the task's newest synthetic frozen set (else its field set), with its gold answer."""
     try:
         task = get_task(request.GET.get("task") or DEFAULT_TASK)
     except ValueError as error:
         return JsonResponse({"error": str(error)}, status=404)
-    frozen = FrozenEvalSet.objects.filter(task_type=task.name).order_by("-created_at").first()
+    sets = FrozenEvalSet.objects.filter(task_type=task.name).order_by("-created_at")
+    # A synthetic set first: every row has its full answer (a field row may carry directions only).
+    frozen = sets.filter(kind=FrozenEvalSet.Kind.SYNTHETIC).first() or sets.first()
     if not frozen:
         return JsonResponse({"error": _("No frozen eval set of %(task)s yet.") % {"task": task.label}}, status=404)
     row = random.choice(read_jsonl(frozen.path))
@@ -126,7 +128,7 @@ def correct(request, pk: int):
             "Saved as a spot-check; not labelled: %(why)s") % {"why": error}))
     if labelled.assigned == field.FIELD:
         frozen = field.field_set(row.task)
-        said = _("Saved, thank you: added to the field set (version %(version)s, size %(size)s).") % {
+        said = _("Saved, thank you: added to the field set (version %(version)s, %(size)s requests).") % {
             "version": frozen.version, "size": frozen.size}
     else:
         said = _("Saved, thank you: added to training data (the next dataset of %(task)s).") % {"task": row.task_type}

@@ -39,7 +39,7 @@ class HiddenParamsTask(Task):
     hashed_fields = ("request_text", "language", "target", "constraints")
     headline_metric = "vector_mae"
     higher_is_better = dict(vector_metrics.METRICS)
-    verdict_metrics = ("vector_mae", "mse_norm", "intent_score_mean")
+    verdict_metrics = ("vector_mae", "mse_norm", "intent_score_mean", "directional_accuracy")
     trainers = ("reg_head", "sft")
     default_trainer = "reg_head"
     teachers = ("template", "mistral")
