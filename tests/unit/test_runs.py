@@ -43,7 +43,7 @@ def test_the_base_task_runs_each_stage_and_records_success(chain):
         getattr(tasks, run.kind)(run.pk)
     runs = list(StageRun.objects.order_by("sequence"))
     assert [r.status for r in runs] == [Status.SUCCESS] * 4
-    assert runs[0].result == {"generated": 120, "corrections": 0} and runs[0].attempts == 1
+    assert runs[0].result == {"generated": 120, "inherited": 0, "labelled": 0} and runs[0].attempts == 1
     assert "wrote 120 rows" in runs[0].log_tail
     assert runs[3].result["size"] == runs[2].result["counts"]["test"]
 
