@@ -4,7 +4,9 @@
 Directional accuracy pools every high/low label of the dev set: a "high" holds at a predicted value >= 55, a
 "low" at <= 45 (the task's constraint rule). The hybrid is ``pipeline.infer.cls_head.blend_with_rules`` at each
 ``--rule-weight``: the head where the rules abstain, the blend where they speak. The head is run once per text
-and every blend is computed from its values, so the columns compare the same predictions.
+and every blend is computed from its values, so the columns compare the same predictions. The control column is
+the hybrid with a head that answers at random: the rules' abstentions (value 50) miss every label, so any
+committed value wins some back, and a hybrid's gain on this metric means something only above the control.
 
     python bench/field_accuracy.py                                   # rules only
     python bench/field_accuracy.py --adapter /tmp/ftl-main12/runs/7/adapter
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -68,6 +71,20 @@ def head_values(predictor: Any, texts: Sequence[str]) -> tuple[list[Values], int
     return values, sum(bool(p.usage.get("truncated")) for p in predictions)
 
 
+def random_control(rows: Sequence[Mapping[str, Any]], rules: Sequence[Values], fields: Any, seeds: int = 20) -> float:
+    """Directional accuracy of the w=1 hybrid with a head that answers uniform random values (mean over seeds).
+
+    Where the rules abstain (50) every label is a miss, so any head that commits earns some of them back: a
+    hybrid's gain counts only above this control."""
+    scores = []
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        values = [blend_with_rules(tuple(rng.randint(0, 100) for _ in AXES), rule, fields, 1.0) for rule in rules]
+        met, total = directional(rows, values)
+        scores.append(met / total)
+    return sum(scores) / len(scores)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--adapter", help="a regression head adapter (cls_head.json); none: rules only")
@@ -110,8 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                            for w in weights]
         scores = [directional(rows, values) for values in candidates]
         base = scores[0][0] / scores[0][1]
+        control = random_control(rows, candidates[0], fields)
         print(f"{language + ' (' + str(scores[0][1]) + ')':<14}"
-              + "".join(f"{met / total:>9.3f} ({met / total / base:.2f}x)" for met, total in scores))
+              + "".join(f"{met / total:>9.3f} ({met / total / base:.2f}x)" for met, total in scores)
+              + f"   control: rules + random head, w=1: {control:.3f}")
     print(f"synthetic set ({len(synthetic)} rows): vector_mae (lower is better)")
     print(f"{'':<14}" + "".join(f"{c:>16}" for c in columns))
     for language in (*LANGUAGES, "all"):

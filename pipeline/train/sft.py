@@ -61,8 +61,8 @@ if TYPE_CHECKING:
 
 # base_models.DEFAULT_BASE_MODEL, spelled out because this file also runs alone (uv run).
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
-# "sft" trains every chat example as given. The others belong to the multiple_choice
-# task type (DESIGN §3), whose data format this trainer does not read yet.
+
+
 TRAIN_MODES = ("sft", "direct", "cot", "auto")
 STATUS_COMPLETED, STATUS_CANCELLED, STATUS_INTERRUPTED = "completed", "cancelled", "interrupted"
 

@@ -50,16 +50,35 @@ def test_the_comparison_page_draws_three_predictors_over_two_cycles(browser_page
     assert section.locator(".task-charts .chart[data-chart^='scatter.']").count() == 6
     page.wait_for_selector(".error-box-plot .main-svg")
     assert section.locator(".error-box-plot .boxlayer .trace").count() == 6
-    # A trend is drawn only within one frozen set: a panel per set, and a warning when the cycles used several.
+    # A trend is drawn only within one frozen set: the loop's yardstick is fixed, so one panel and no warning.
     panels = section.locator(".cycle-panel")
-    assert panels.count() in (1, 2)
-    assert section.locator("[data-testid=mixed-sets]").count() == (1 if panels.count() == 2 else 0)
+    assert panels.count() == 1
+    assert section.locator("[data-testid=mixed-sets]").count() == 0
     for index in range(panels.count()):
         assert panels.nth(index).locator(".chart[data-chart=vector_mae] .scatterlayer .trace").count() == 3
     assert page.locator("[data-verdict=loop_completion]").first.inner_text() in ("pass", "fail", "n/a")
     assert page.locator("#worst tbody tr").count() > 0
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=os.path.join(ARTIFACTS, "compare-page.png"), full_page=True)
+
+    # The loop page: each predictor on the fixed yardstick, cycle 1 -> cycle 2, with the change.
+    page.goto(f"{live_server.url}/loops/{loop.pk}/")
+    table = page.locator("[data-testid=yardstick-table]")
+    rows = table.locator("tbody tr")
+    assert {rows.nth(i).get_attribute("data-predictor") for i in range(rows.count())} == {
+        "rule_baseline", "prompt_baseline", "fine_tuned"}
+    assert len({rows.nth(i).get_attribute("data-yardstick") for i in range(rows.count())}) == 1
+    assert all(cell != "—" for cell in table.locator("[data-testid=change]").all_inner_texts())
+    page.screenshot(path=os.path.join(ARTIFACTS, "loop-yardsticks.png"), full_page=True)
+
+    # Cycle 2's dataset: its lineage (it accumulates cycle 1's) and the decontamination count.
+    second = loop.cycle_set.get(index=1).dataset
+    page.goto(f"{live_server.url}/datasets/{second.pk}/")
+    lineage = page.locator("[data-testid=lineage]")
+    assert lineage.locator("[data-testid=parent]").inner_text() == loop.cycle_set.get(index=0).dataset.name
+    assert "rows kept from it" in lineage.inner_text()
+    assert "Decontamination:" in page.locator("[data-testid=decontamination]").inner_text()
+    page.screenshot(path=os.path.join(ARTIFACTS, "dataset-lineage.png"), full_page=True)
 
 
 def test_the_comparison_page_draws_every_tasks_metrics_and_charts(browser_page, live_server, engineer):

@@ -33,7 +33,7 @@ def test_it_drives_the_form_to_a_frozen_set(engineer_client, start_worker, data_
         ("generate", Status.SUCCESS), ("filter", Status.SUCCESS), ("split", Status.SUCCESS), ("freeze", Status.SUCCESS)
     ], [run.error for run in runs]
     assert all(run.progress_percent == 100 and run.started_at and run.finished_at for run in runs)
-    assert runs[0].result == {"generated": 400, "corrections": 0}
+    assert runs[0].result == {"generated": 400, "inherited": 0, "labelled": 0}
 
     dataset.refresh_from_db()
     counts = dataset.stats["counts"]

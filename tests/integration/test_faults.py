@@ -281,11 +281,11 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
         "gradient_accumulation_steps": 1, "max_seq_length": 256, "warmup_ratio": 0.0, "lora_r": 8, "lora_alpha": 16,
         "lora_dropout": 0.0, "load_in_4bit": False, "eval_steps": 10, "checkpoint_minutes": 0.02, "seed": 1,
         "logging_steps": 5})
-    wait_for(lambda: list_checkpoints(training.run_dir(run)), timeout=240, message="a checkpoint")
+    wait_for(lambda: list_checkpoints(run.directory), timeout=240, message="a checkpoint")
     run.refresh_from_db()
     killed = time.monotonic()
     pids["worker-gpu"] = kill_and_wait_for_restart(launcher, "worker-gpu", run.worker_pid)
-    saved = list_checkpoints(training.run_dir(run))[-1].step
+    saved = list_checkpoints(run.directory)[-1].step
     wait_for(lambda: StageRun.objects.filter(pk=run.pk, status=Status.STARTED, attempts=2).exists(), timeout=120,
              message="the training to resume")
     measured("kill -9 the training's worker: training running again", time.monotonic() - killed)

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from tests.conftest import wait_for
 from tests.factories import loop_done, tiny_loop
+from webapp.datasets.models import FrozenEvalSet
 from webapp.evals.models import EvalExample
 from webapp.runs.models import Cycle, StageRun
 
@@ -25,9 +26,11 @@ def test_a_two_cycle_loop_completes_with_verdicts_and_oversampling(engineer_clie
     evals = StageRun.objects.filter(cycle__loop=loop, kind=StageRun.Kind.EVALUATE)
     assert sorted(r.params["predictor"] for r in evals) == sorted(["rule_baseline", "prompt_baseline", "fine_tuned"] * 2)
     for run in evals:
-        assert run.result["metrics"]["n_examples"] == run.dataset.frozen_eval_set.size
-        assert run.result["provenance"]["eval_set_hash"] == run.dataset.frozen_eval_set.content_hash
-        assert EvalExample.objects.filter(run=run).count() == run.dataset.frozen_eval_set.size
+        eval_set = FrozenEvalSet.objects.get(pk=run.result["eval_set_id"])  # the loop's yardstick, frozen in cycle 1
+        assert eval_set == first.dataset.frozen_eval_set
+        assert run.result["metrics"]["n_examples"] == eval_set.size
+        assert run.result["provenance"]["eval_set_hash"] == eval_set.content_hash
+        assert EvalExample.objects.filter(run=run).count() == eval_set.size
     constrained = evals.filter(params__predictor__in=["prompt_baseline", "fine_tuned"])
     assert all(run.result["metrics"]["json_valid_rate"] == 1.0 for run in constrained)
 
