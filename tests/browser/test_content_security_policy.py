@@ -53,7 +53,7 @@ def pages(engineer, redis_url) -> list[tuple[str, str, str | None]]:
              ("dataset_detail", [dataset.pk], "#histograms .main-svg"), ("training_new", [], None),
              ("run_detail", [train.pk], ".main-svg"), ("run_detail", [run_b.pk], None),
              ("run_tracker", [train.pk], None), ("loop_new", [], None), ("loop_detail", [loop.pk], None),
-             ("compare", [], None), ("ab_tests", [], None), ("ab_test_detail", [ab_test.pk], "#confusion-b .main-svg"),
+             ("compare", [], None), ("ab_tests", [], None), ("ab_test_detail", [ab_test.pk], "#ab-charts .chart[data-chart=confusion] .main-svg"),
              ("criteria", [], None), ("playground", [], None), ("corrections", [], None), ("admin:index", [], None),
              ("admin:evals_abtest_changelist", [], None), ("admin:evals_abtest_change", [ab_test.pk], None)]
     compared = [("compare", f"{reverse('compare')}?runs={run_a.pk}&runs={run_b.pk}", None)]
