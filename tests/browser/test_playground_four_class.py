@@ -64,7 +64,7 @@ def test_a_designer_samples_a_four_class_request_and_reads_the_label_of_the_rule
     page.check(f"input[name=models][value='{specs[1]}']")
 
     page.click("#sample-button")
-    page.wait_for_function("document.querySelector('textarea[name=text]').value.length > 0")
+    wait_for(lambda: page.locator("textarea[name=text]").input_value(), timeout=20, message="the sampled request")
     sample = page.locator("textarea[name=text]").input_value()
     assert sample in frozen_texts
     expected = page.locator("[data-testid=expected]").inner_text()
