@@ -42,7 +42,7 @@ def test_a_designer_samples_a_four_class_request_and_reads_the_label_of_the_rule
     assert frozen.task_type == TASK
     frozen_texts = {task.text(row): task.answer(row) for row in read_jsonl(frozen.path)}
 
-    head = training.start_training(dataset, {**HEAD, "model_name": base})
+    head = training.start_training(dataset, {**HEAD, "model_name": base}, evaluate=False)
     # The whole chain (its evaluations too), so that the worker is free for the playground's request.
     wait_for(lambda: chain_finished(head), timeout=600, message="the classification head's chain")
     head.refresh_from_db()

@@ -23,8 +23,8 @@ def test_a_designer_types_a_request_and_reads_six_values_from_three_models(brows
     # trains by default): enough to be real adapters on SmolLM2.
     options = {"model_name": "smollm2-135m-instruct", "max_steps": 2, "batch_size": 2, "max_seq_length": 192,
                "eval_steps": 2, "learning_rate": 5e-4}
-    runs = [training.start_training(dataset, {**options, "trainer": "sft", "backend": "local"}),
-            training.start_training(dataset, {**options, "trainer": "reg_head", "backend": "local"})]
+    runs = [training.start_training(dataset, {**options, "trainer": "sft", "backend": "local"}, evaluate=False),
+            training.start_training(dataset, {**options, "trainer": "reg_head", "backend": "local"}, evaluate=False)]
     for run in runs:
         wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=600, message="training")
         run.refresh_from_db()

@@ -280,7 +280,7 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
         "model_name": base, "num_epochs": 1.0, "max_steps": 30, "learning_rate": 5e-3, "batch_size": 4,
         "gradient_accumulation_steps": 1, "max_seq_length": 256, "warmup_ratio": 0.0, "lora_r": 8, "lora_alpha": 16,
         "lora_dropout": 0.0, "load_in_4bit": False, "eval_steps": 10, "checkpoint_minutes": 0.02, "seed": 1,
-        "logging_steps": 5})
+        "logging_steps": 5}, evaluate=False)
     wait_for(lambda: list_checkpoints(run.directory), timeout=240, message="a checkpoint")
     run.refresh_from_db()
     killed = time.monotonic()

@@ -97,7 +97,7 @@ def test_the_regression_head_trains_from_the_form_and_its_adapter_answers_valid_
 def test_a_killed_training_worker_resumes_from_its_checkpoint_on_its_own(engineer_client, split_dataset, tiny_base,
                                                                           start_worker):
     dataset, worker = split_dataset
-    run = training.start_training(dataset, params(tiny_base, max_steps=60, checkpoint_minutes=0.02))
+    run = training.start_training(dataset, params(tiny_base, max_steps=60, checkpoint_minutes=0.02), evaluate=False)
     wait_for(lambda: list_checkpoints(run.directory), timeout=180, message="a checkpoint")
     worker.kill()
     saved = list_checkpoints(run.directory)[-1].step
@@ -118,7 +118,7 @@ def test_a_killed_training_worker_resumes_from_its_checkpoint_on_its_own(enginee
 
 def test_sigterm_checkpoints_and_marks_the_run_for_a_resume(split_dataset, tiny_base):
     dataset, worker = split_dataset
-    run = training.start_training(dataset, params(tiny_base, max_steps=4000))
+    run = training.start_training(dataset, params(tiny_base, max_steps=4000), evaluate=False)
     wait_for(lambda: StageRun.objects.filter(pk=run.pk, progress_done__gte=5).exists(), timeout=180, message="steps")
     os.kill(worker.process.pid, signal.SIGTERM)
     worker.process.wait(timeout=60)

@@ -147,12 +147,13 @@ def create_train_chain(steps: Sequence[tuple[str, dict[str, Any]]], **fields: An
     return rows
 
 
-def start_training(dataset: Dataset, params: dict[str, Any], user=None) -> StageRun:
+def start_training(dataset: Dataset, params: dict[str, Any], user=None, evaluate: bool = True) -> StageRun:
     """Check the params against the task and the data (so the form can say what is wrong), then train ->
-    evaluate x3 -> verdict as one chain; returns the train row. Remote backends train alone."""
+    evaluate x3 -> verdict as one chain; returns the train row. Remote backends train alone, and so does a run
+    started with `evaluate` False (a model wanted for itself, e.g. to try in the playground)."""
     task = dataset.task
     check_params(task, params)
-    if params.get("backend", "local") != "local":
+    if params.get("backend", "local") != "local" or not evaluate:
         run = StageRun.objects.create(kind=StageRun.Kind.TRAIN, dataset=dataset, params=params, created_by=user)
         services.enqueue([run])
         return run
