@@ -19,6 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from pipeline.eval.metrics import RUNNER_METRICS
+from pipeline.eval.metrics import metric_keys as all_metric_keys
 from pipeline.tasks.registry import Task, get_task
 from webapp.evals import ab
 from webapp.evals.forms import ABTestForm, CriterionForm
@@ -26,9 +28,9 @@ from webapp.evals.models import ABTest, AcceptanceCriterion, EvalExample
 from webapp.runs.models import Cycle, StageRun
 
 WORST_EXAMPLES = 15
-# Metrics the eval runner adds to every task's own (pipeline.eval.runner.evaluate), with their directions; a task
-# that declares one of them itself wins.
-RUNNER_METRICS: dict[str, bool] = {"p95_inference_latency_ms": False, "cost_per_100_requests_usd": False}
+# Metrics the eval runner adds to every task's own (pipeline.eval.metrics.RUNNER_METRICS: latency, cost, truncation,
+# each lower-is-better); a task that declares one of them itself wins.
+RUNNER_DIRECTIONS: dict[str, bool] = dict.fromkeys(RUNNER_METRICS, False)
 
 
 def selected_runs(request) -> list[StageRun]:
@@ -64,12 +66,12 @@ def task_groups(runs: Iterable[StageRun]) -> list[tuple[Task, list[StageRun]]]:
 
 def directions(task: Task) -> dict[str, bool]:
     """higher_is_better of every metric an evaluation of the task stores."""
-    return {**RUNNER_METRICS, **task.higher_is_better}
+    return {**RUNNER_DIRECTIONS, **task.higher_is_better}
 
 
 def metric_keys(task: Task, runs: Sequence[StageRun]) -> list[str]:
     """The task's metrics (then the runner's) that any of the runs has a value for, headline first."""
-    ordered = dict.fromkeys([task.headline_metric, *task.higher_is_better, *RUNNER_METRICS])
+    ordered = dict.fromkeys([task.headline_metric, *all_metric_keys(task)])
     return [key for key in ordered if any(run.result.get("metrics", {}).get(key) is not None for run in runs)]
 
 
