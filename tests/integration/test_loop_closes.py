@@ -38,13 +38,14 @@ def test_a_two_cycle_loop_closes_on_fixed_yardsticks_and_catches_a_regression(st
         field.label_request(task, text, VALUES, language="en", origin="correction")
     texts = [row["request_text"] for row in task.generate(size=200, seed=0, language="en").rows]
     base = str(make_tiny_llama(tmp_path / "tiny", texts))
-    # Cycle 2 is made worse on purpose: a learning rate that throws the head off.
+    # Cycle 2 is made worse on purpose: the largest learning rate the forms take throws the head off (on the tiny
+    # model, the synthetic set's vector_mae goes from about 25, the mean's, to about 40, outputs at their bounds).
     loop = loops.start_loop(
         name="closing loop", cycles=2,
         data={"task": "hidden_params", "size": 150, "seed": 1, "language": "en", "teacher": "template"},
-        training={"trainer": "reg_head", "model_name": base, "max_steps": 30, "learning_rate": 5e-3, "batch_size": 8,
+        training={"trainer": "reg_head", "model_name": base, "max_steps": 60, "learning_rate": 2e-2, "batch_size": 8,
                   "eval_steps": 15, "lora_r": 8},
-        evaluation={"decode": "constrained"}, cycle_training={"2": {"learning_rate": 0.5}})
+        evaluation={"decode": "constrained"}, cycle_training={"2": {"learning_rate": 1.0}})
     assert wait_for(lambda: loop_done(loop), timeout=900, message="the loop") is True, [
         (r.kind, r.params.get("predictor"), r.error) for r in
         StageRun.objects.filter(cycle__loop=loop).exclude(status=StageRun.Status.SUCCESS)]
@@ -79,6 +80,7 @@ def test_a_two_cycle_loop_closes_on_fixed_yardsticks_and_catches_a_regression(st
     # The no-regression gate fails on the synthetic set for the model made worse.
     regression = [verdict for verdict in second.verdicts if verdict["criterion"]["key"] == "no_regression"]
     synthetic = next(verdict for verdict in regression if verdict["yardstick"]["kind"] == "synthetic")
-    assert synthetic["passed"] is False and "beyond the tolerance" in synthetic["reason"]
+    assert synthetic["passed"] is False and "beyond the tolerance" in synthetic["reason"], [
+        (verdict.get("yardstick"), verdict["criterion"]["key"], verdict["reason"]) for verdict in second.verdicts]
     assert all(verdict["passed"] is None for verdict in first.verdicts
                if verdict["criterion"]["key"] == "no_regression")
