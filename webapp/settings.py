@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "webapp.datasets",
     "webapp.evals",
     "webapp.playground",
+    "webapp.serving",
 ]
 
 MIDDLEWARE = [
@@ -168,7 +169,12 @@ FTLOOP_HARDWARE_HOURLY_USD = env_float("FTLOOP_HARDWARE_HOURLY_USD", 0.10)
 # Playground: models kept warm in the inference worker, and how long a request may wait.
 FTLOOP_WARM_MODELS = env_int("FTLOOP_WARM_MODELS", 3, minimum=1)
 FTLOOP_PLAYGROUND_TIMEOUT_S = env_int("FTLOOP_PLAYGROUND_TIMEOUT_S", 120, minimum=1)
-FTLOOP_PLAYGROUND_MAX_CHARS = 500
+FTLOOP_PLAYGROUND_MAX_CHARS = 500  # also the prediction API's longest request
+# Prediction API (webapp/serving/api.py): a token's default rate (per minute, counted per web process in the
+# default cache), the most texts of a batch call, and the largest body it reads.
+FTLOOP_API_RATE_PER_MINUTE = env_int("FTLOOP_API_RATE_PER_MINUTE", 600, minimum=1)
+FTLOOP_API_MAX_BATCH = env_int("FTLOOP_API_MAX_BATCH", 64, minimum=1)
+FTLOOP_API_MAX_BODY_BYTES = env_int("FTLOOP_API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 # Labelled real requests (playground corrections, imports): the share that goes to the task's field set (a yardstick)
 # rather than to training, decided by a hash of the normalised text so a request always lands on the same side.
 FTLOOP_FIELD_SHARE = env_float("FTLOOP_FIELD_SHARE", 0.5)
@@ -236,6 +242,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "workers.tasks.train_local": {"queue": "gpu"},  # remote training (train_hf_job, train_mistral) only polls: cpu
     "workers.tasks.evaluate": {"queue": "gpu"},
+    "workers.tasks.export": {"queue": "gpu"},  # loads the model and checks parity like an evaluation
     "workers.tasks.predict_*": {"queue": "inference"},
     "workers.tasks.*": {"queue": "cpu"},
 }

@@ -9,6 +9,8 @@ from webapp.datasets import views as dataset_views
 from webapp.evals import views as eval_views
 from webapp.playground import views as playground_views
 from webapp.runs import views as run_views
+from webapp.serving import api
+from webapp.serving import views as serving_views
 
 # Password reset only where mail can be sent (settings.FTLOOP_PASSWORD_RESET); login and password change always.
 account_urls = [pattern for pattern in auth_urls.urlpatterns
@@ -50,6 +52,19 @@ urlpatterns = [
     path("datasets/<int:pk>/stats.json", dataset_views.dataset_stats, name="dataset_stats"),
     path("datasets/<int:pk>/download/frozen/", dataset_views.frozen_download, name="frozen_download"),
     path("datasets/<int:pk>/download/<str:name>", dataset_views.dataset_download, name="dataset_download"),
+    path("models/", serving_views.model_list, name="models"),
+    path("models/<int:pk>/", serving_views.model_detail, name="model_detail"),
+    path("models/<int:pk>/evaluate/", serving_views.model_evaluate, name="model_evaluate"),
+    path("models/<int:pk>/export/", serving_views.model_export, name="model_export"),
+    path("models/<int:pk>/promote/", serving_views.model_promote, name="model_promote"),
+    path("releases/", serving_views.release_list, name="releases"),
+    path("releases/<str:task>/rollback/", serving_views.release_rollback, name="release_rollback"),
+    path("exports/<int:pk>/files/<path:name>", serving_views.export_download, name="export_download"),
+    path("api-tokens/", serving_views.token_list, name="api_tokens"),
+    path("api-tokens/<int:pk>/revoke/", serving_views.token_revoke, name="api_token_revoke"),
+    # The prediction API: token auth, JSON only (an unknown path under /api/ too).
+    path("api/v1/", include((api.urlpatterns(), "api"))),
+    path("api/<path:rest>", login_not_required(api.not_found)),
     path("accounts/", include(account_urls)),
     # The language switch works on the login page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

@@ -19,6 +19,7 @@ from celery.signals import worker_shutting_down
 from webapp.runs import lifecycle
 from webapp.runs.models import StageRun
 from webapp.runs.reporting import WORKER_SHUTTING_DOWN, Cancelled, RunReporter
+from webapp.serving import registry
 
 logger = logging.getLogger(__name__)
 
@@ -51,5 +52,7 @@ class StageTask(Task):
             raise
         finally:
             reporter.stop_heartbeat()
-        lifecycle.mark_succeeded(run, result)
+        if lifecycle.mark_succeeded(run, result) and run.kind == StageRun.Kind.TRAIN:
+            run.refresh_from_db()
+            registry.register_run(run)  # every finished training run is a model (DESIGN §3b)
         return None

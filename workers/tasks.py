@@ -6,6 +6,7 @@ from webapp.playground import inference
 from webapp.playground.models import PlaygroundRequest
 from webapp.runs import remote_training, training
 from webapp.runs.models import StageRun
+from webapp.serving import exports
 from workers.base import StageTask
 from workers.celery import app
 
@@ -60,6 +61,11 @@ def evaluate(run, reporter):
 @app.task(base=StageTask)
 def verdict(run, reporter):
     return eval_stages.verdict(run, reporter)
+
+
+@app.task(base=StageTask)
+def export(run, reporter):
+    return exports.export(run, reporter)
 
 
 @app.task(ignore_result=False)

@@ -8,6 +8,7 @@ static/js/charts.js draws by the shape of the data. Nothing here names a task ty
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,13 +35,19 @@ RUNNER_DIRECTIONS: dict[str, bool] = dict.fromkeys(RUNNER_METRICS, False)
 
 
 def selected_runs(request) -> list[StageRun]:
-    """Eval runs named by ?runs=1,2, ?ids=1,2, ?cycle=ID or ?loop=ID; only finished successful ones."""
+    """Eval runs named by ?runs=1,2, ?ids=1,2, ?cycle=ID, ?loop=ID or ?chain=UUID (a model page's evaluation with
+    its baselines); only finished successful ones."""
     runs = (StageRun.objects.filter(kind=StageRun.Kind.EVALUATE, status=StageRun.Status.SUCCESS)
             .select_related("cycle", "dataset"))
     if request.GET.get("loop", "").isdigit():
         runs = runs.filter(cycle__loop_id=int(request.GET["loop"]))
     elif request.GET.get("cycle", "").isdigit():
         runs = runs.filter(cycle_id=int(request.GET["cycle"]))
+    elif request.GET.get("chain"):
+        try:
+            runs = runs.filter(chain_id=uuid.UUID(request.GET["chain"]))
+        except ValueError:
+            runs = runs.none()
     else:
         ids = [int(part) for part in request.GET.getlist("runs") + request.GET.get("ids", "").split(",") if part.isdigit()]
         runs = runs.filter(pk__in=ids)

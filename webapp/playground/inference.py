@@ -5,7 +5,9 @@ task: "rule_baseline" (the task's rules), "prompt_baseline" (the default base
 model, with few-shot examples from the newest split dataset of the task),
 "run:<id>" (a finished training run of the task: its adapter or head, or the
 model Mistral fine-tuned for it) and "remote:<model>" (a Mistral chat model
-over the API, offered when MISTRAL_API_KEY is set).
+over the API, offered when MISTRAL_API_KEY is set) and "export:<id>" (a checked
+export of a model, e.g. an ONNX int8 head: what the prediction API answers from).
+The prediction API (webapp.serving.api) uses the same cache, in the web process.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ def _build(task_and_spec: str, dataset_id: str | None) -> Warm:
     """Load the model of a spec (the cache's loader): `dataset_id` names the split its examples come from."""
     task_name, spec = task_and_spec.split("|", 1)
     task = get_task(task_name)
+    if spec.startswith("export:"):
+        from webapp.serving.exports import export_predictor
+
+        return export_predictor(task, StageRun.objects.get(pk=int(spec[len("export:"):]))), {}
     if spec.startswith("run:"):
         run = _trained_runs(task).select_related("dataset").get(pk=int(spec[len("run:"):]))
         params = dict(run.params)
@@ -99,6 +105,12 @@ def warm_model(task: Task, spec: str) -> Warm:
         if not _trained_runs(task).filter(pk=int(spec[len("run:"):])).exists():
             raise ValueError(f"no finished {task.name} training run {spec[len('run:'):]}")
         return _cache.get_or_load((f"{task.name}|{spec}", None))
+    if spec.startswith("export:") and spec[len("export:"):].isdigit():
+        export = StageRun.objects.filter(kind=StageRun.Kind.EXPORT, status=StageRun.Status.SUCCESS,
+                                         pk=int(spec[len("export:"):])).first()
+        if export is None or export.result.get("task") != task.name:
+            raise ValueError(f"no finished {task.name} export {spec[len('export:'):]}")
+        return _cache.get_or_load((f"{task.name}|{spec}", None))
     if spec == "prompt_baseline" or (spec.startswith("remote:") and spec[len("remote:"):]):
         newest = _newest_split(task)
         return _cache.get_or_load((f"{task.name}|{spec}", str(newest.pk) if newest else None))
@@ -111,22 +123,29 @@ def _predict(predictor: Predictor, task: Task, rows: Sequence[Mapping[str, Any]]
     return predict_rows(rows) if predict_rows else predictor.predict([task.text(row) for row in rows])
 
 
+def answer_with(task: Task, spec: str, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """One spec's answers to `texts`, in order: the raw output, the parsed answer and how the playground shows it,
+    validity and latency. Raises what the model raised (loading or answering)."""
+    predictor, params = warm_model(task, spec)
+    rows = task.prepare_rows([{task.text_key: text, "language": detect_language(text)} for text in texts], params)
+    results = []
+    for prediction in _predict(predictor, task, rows):
+        parsed = task.parse(prediction.raw)
+        results.append({"raw": prediction.raw, "parsed": parsed, "display": [list(pair) for pair in task.display(parsed)],
+                        "valid": parsed is not None, "latency_ms": round(prediction.latency_ms, 1),
+                        "tokens_decoded": prediction.tokens_decoded})
+    return results
+
+
 def answer(task: Task, text: str, specs: Sequence[str]) -> list[dict[str, Any]]:
-    """One result per model: the raw output, the parsed answer and how the playground shows it, validity and
-    latency; a model that fails gets its "error" and the others still answer."""
+    """One result per model (answer_with's fields); a model that fails gets its "error" and the others still
+    answer."""
     labels = dict(model_choices(task))
-    row = {task.text_key: text, "language": detect_language(text)}
     results = []
     for spec in specs:
         result: dict[str, Any] = {"spec": spec, "label": labels.get(spec, spec)}
         try:
-            predictor, params = warm_model(task, spec)
-            prediction = _predict(predictor, task, task.prepare_rows([row], params))[0]
-            parsed = task.parse(prediction.raw)
-            display = [list(pair) for pair in task.display(parsed)]
-            result |= {"raw": prediction.raw, "parsed": parsed, "display": display,
-                       "valid": parsed is not None, "latency_ms": round(prediction.latency_ms, 1),
-                       "tokens_decoded": prediction.tokens_decoded}
+            result |= answer_with(task, spec, [text])[0]
         except Exception as error:  # one failing model must not hide the others' answers
             logger.exception("playground model %s failed", spec)
             result |= {"raw": "", "parsed": None, "display": [], "valid": False, "latency_ms": None,

@@ -8,9 +8,12 @@ ROLE_PERMISSIONS = {
         "runs.add_stagerun", "runs.change_stagerun", "runs.view_stagerun",
         "datasets.add_dataset", "datasets.change_dataset", "datasets.view_dataset",
         "evals.change_acceptancecriterion", "evals.view_acceptancecriterion", "evals.add_abtest", "evals.view_abtest",
+        "serving.view_registeredmodel", "serving.view_release", "serving.add_release",
+        "serving.add_apitoken", "serving.change_apitoken", "serving.view_apitoken",
         *PLAYGROUND,
     ],
-    "designers": ["runs.view_stagerun", "datasets.view_dataset", "evals.view_abtest", *PLAYGROUND],
+    "designers": ["runs.view_stagerun", "datasets.view_dataset", "evals.view_abtest",
+                  "serving.view_registeredmodel", "serving.view_release", *PLAYGROUND],
 }
 
 

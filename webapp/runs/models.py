@@ -45,6 +45,7 @@ class StageRun(models.Model):
         TRAIN = "train", _("Train")
         EVALUATE = "evaluate", _("Evaluate")
         VERDICT = "verdict", _("Verdict")
+        EXPORT = "export", _("Export")
 
     FINISHED = (Status.SUCCESS, Status.FAILURE, Status.REVOKED)
 

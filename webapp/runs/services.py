@@ -42,6 +42,7 @@ TASK_NAMES = {
     StageRun.Kind.FREEZE: "workers.tasks.freeze",
     StageRun.Kind.EVALUATE: "workers.tasks.evaluate",
     StageRun.Kind.VERDICT: "workers.tasks.verdict",
+    StageRun.Kind.EXPORT: "workers.tasks.export",
 }
 # ...and, for training, each backend (params["backend"], "local" when absent; the trainer is the stage's business).
 TRAIN_TASKS = {

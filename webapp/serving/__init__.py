@@ -1,0 +1,1 @@
+"""Models you can ship (DESIGN §3b): the model registry, releases, exports and the prediction API."""
