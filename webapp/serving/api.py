@@ -3,16 +3,17 @@
 Every call carries ``Authorization: Bearer <key>`` (an API token an engineer created; only its hash is stored).
 The answer comes from the task's release in service: its checked export when it has one (an ONNX int8 head),
 else the model itself, kept warm in this process (webapp.playground.inference's cache). Every response is
-JSON, errors included: 400 with the field messages, 401 (no or unknown or revoked key), 404 (unknown task),
+JSON, errors included: 400 with the field messages (an unknown task type too), 401 (no, unknown or revoked key),
 413 (body too large), 429 (over the token's rate per minute), 503 (no release, or the model cannot answer).
 The schema is at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -64,7 +65,8 @@ api = NinjaAPI(title="ftloop prediction API", version="1", urls_namespace="api",
 
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    fields = [{"field": ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload")),
+    where = ("body", "path", "query", "payload")  # where a field was read, not its name
+    fields = [{"field": ".".join(str(part) for part in error.get("loc", ()) if part not in where),
                "message": error.get("msg", "invalid")} for error in exc.errors]
     return api.create_response(request, {"detail": "invalid request", "errors": fields}, status=400)
 
@@ -80,14 +82,17 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return api.create_response(request, {"detail": "internal error; the server log has the details"}, status=500)
 
 
+Text = Annotated[str, Field(min_length=1, max_length=settings.FTLOOP_PLAYGROUND_MAX_CHARS,
+                            description="a player's request")]
+
+
 class PredictIn(Schema):
-    text: str = Field(min_length=1, max_length=settings.FTLOOP_PLAYGROUND_MAX_CHARS,
-                      description="the player's request")
+    text: Text
 
 
 class BatchIn(Schema):
-    texts: list[str] = Field(min_length=1, max_length=settings.FTLOOP_API_MAX_BATCH,
-                             description="requests, answered in order")
+    texts: list[Text] = Field(min_length=1, max_length=settings.FTLOOP_API_MAX_BATCH,
+                              description="requests, answered in order")
 
 
 class Answer(Schema):
@@ -115,13 +120,9 @@ class ErrorOut(Schema):
     detail: str
 
 
-ERRORS = {code: ErrorOut for code in (400, 401, 404, 413, 429, 503)}
-
-
-def _task(name: str) -> Task:
-    if name not in task_names():
-        raise HttpError(404, f"unknown task {name!r}; expected one of {', '.join(task_names())}")
-    return get_task(name)
+ERRORS = {code: ErrorOut for code in (400, 401, 413, 429, 503)}
+# The task types this deployment registers, as the schema's enum of the {task} path parameter.
+TaskName = enum.Enum("TaskName", {name: name for name in task_names()}, type=str)
 
 
 def answer_texts(task: Task, texts: list[str]) -> tuple[Any, list[dict[str, Any]]]:
@@ -144,22 +145,17 @@ def _answer(text: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 @api.post("/{task}/predict", response={200: PredictOut, **ERRORS}, summary="Answer one request")
-def predict(request: HttpRequest, task: str, payload: PredictIn) -> dict[str, Any]:
+def predict(request: HttpRequest, task: TaskName, payload: PredictIn) -> dict[str, Any]:
     started = time.perf_counter()
-    release, (result,) = answer_texts(_task(task), [payload.text])
-    return {**_answer(payload.text, result), "task": task, "model": release.model.name, "release": release.pk,
+    release, (result,) = answer_texts(get_task(task.value), [payload.text])
+    return {**_answer(payload.text, result), "task": task.value, "model": release.model.name, "release": release.pk,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
 @api.post("/{task}/predict/batch", response={200: BatchOut, **ERRORS}, summary="Answer several requests")
-def predict_batch(request: HttpRequest, task: str, payload: BatchIn) -> dict[str, Any]:
-    too_long = [index for index, text in enumerate(payload.texts)
-                if not text.strip() or len(text) > settings.FTLOOP_PLAYGROUND_MAX_CHARS]
-    if too_long:
-        raise HttpError(400, f"texts {too_long[:5]} are empty or longer than "
-                             f"{settings.FTLOOP_PLAYGROUND_MAX_CHARS} characters")
-    release, results = answer_texts(_task(task), payload.texts)
-    return {"task": task, "model": release.model.name, "release": release.pk,
+def predict_batch(request: HttpRequest, task: TaskName, payload: BatchIn) -> dict[str, Any]:
+    release, results = answer_texts(get_task(task.value), payload.texts)
+    return {"task": task.value, "model": release.model.name, "release": release.pk,
             "answers": [_answer(text, result) for text, result in zip(payload.texts, results)]}
 
 
