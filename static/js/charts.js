@@ -81,7 +81,9 @@ window.ftloopCharts = {
       const all = series.flatMap((s) => [...s.charts[name][field].target, ...s.charts[name][field].predicted]);
       const low = spec ? spec.low : Math.min(...all);
       const high = spec ? spec.high : Math.max(...all);
-      const traces = series.map((s) => ({ type: "scattergl", mode: "markers", name: s.label, x: s.charts[name][field].target,
+      // SVG up to a few thousand points (it draws everywhere, WebGL-less browsers included), WebGL beyond.
+      const type = all.length > 10000 ? "scattergl" : "scatter";
+      const traces = series.map((s) => ({ type, mode: "markers", name: s.label, x: s.charts[name][field].target,
         y: s.charts[name][field].predicted, marker: { size: 4, opacity: 0.5, color: charts.color(s) } }));
       traces.push({ type: "scatter", mode: "lines", x: [low, high], y: [low, high], line: { color: "#999", dash: "dot" }, showlegend: false });
       Plotly.newPlot(charts.cell(parent, `${name}.${field}`), traces, { ...charts.small(field),

@@ -33,3 +33,11 @@ def browser_page(live_server):
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+
+
+def log_in(page, live_server, username: str = "eng", password: str = "pw-eng-123") -> None:
+    """Log in through the login form (the `engineer` fixture's user unless told otherwise)."""
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")

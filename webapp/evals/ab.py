@@ -25,7 +25,9 @@ def candidate_runs() -> QuerySet[StageRun]:
 
 
 def run_name(run: StageRun) -> str:
-    return f"#{run.pk} {run.params.get('predictor', '?')}"
+    """"#12 fine_tuned", and the model it evaluated when a model page asked for it ("· model #3")."""
+    model = f" · model #{run.params['model_id']}" if run.params.get("model_id") else ""
+    return f"#{run.pk} {run.params.get('predictor', '?')}{model}"
 
 
 def eval_set_hash(run: StageRun) -> str:
