@@ -211,6 +211,53 @@ def print_loop_summary(loop) -> bool:
     return not bad.exists()
 
 
+def ship_if_passed(loop, user, url: str, supervise) -> bool:
+    """DESIGN §3b at the end of the main job: when the last cycle's verdict passed, export its model (checked
+    against PyTorch), promote it and print a curl call, with a new token of `user`, that the API answers; else say
+    why and promote nothing. True when a model went into service."""
+    import json
+    import urllib.request
+
+    from webapp.runs.models import StageRun
+    from webapp.serving import exports, releases, tokens
+    from webapp.serving.models import RegisteredModel
+
+    last = loop.cycle_set.order_by("-index").first()
+    verdict = StageRun.objects.filter(cycle=last, kind=StageRun.Kind.VERDICT, status=StageRun.Status.SUCCESS).first()
+    failed = [v for v in (last.verdicts if last else []) if v["passed"] is False]
+    if verdict is None or not verdict.result.get("passed"):
+        reasons = "; ".join(f"{v['criterion']['key']}" + (f" [{v['yardstick']['name']}]" if v.get("yardstick") else "")
+                            for v in failed) or "the last cycle has no verdict"
+        print(f"\nNothing promoted: the last cycle's verdict did not pass ({reasons}).")
+        return False
+    train = StageRun.objects.get(cycle=last, kind=StageRun.Kind.TRAIN)
+    model = RegisteredModel.objects.get(source_run=train)
+    export_run = None
+    if exports.formats_for(model):
+        export_run = exports.start_export(model, exports.formats_for(model)[0], user=user)
+        print(f"\nThe verdict passed: exporting model #{model.pk} as {export_run.params['format']} and checking it "
+              "against PyTorch")
+        follow(lambda: StageRun.objects.filter(pk=export_run.pk), sys.stdout.isatty(),
+               lambda: StageRun.objects.get(pk=export_run.pk).is_finished, supervise)
+        export_run.refresh_from_db()
+        if not (export_run.result.get("parity") or {}).get("passed"):
+            print(f"  the export was not offered ({export_run.error or export_run.result.get('parity', {}).get('reason')});"
+                  " the API answers from the PyTorch model")
+    release = releases.promote(model, f"main job: cycle {last.index + 1}'s verdict passed", user=user,
+                               verdict_run=verdict)
+    _, key = tokens.create_token(f"make run ({user.get_username()})", user)
+    endpoint = f"{url}api/v1/{model.task_type}/predict"
+    body = {"text": "a gentle acoustic lullaby for a moonlit lake"}
+    print(f"Model #{model.pk} is in service for {model.task_type} (release #{release.pk}). Ask it:\n")
+    print(f"  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
+          f"       -d '{json.dumps(body)}' {endpoint}\n")
+    request = urllib.request.Request(endpoint, json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        print(f"  -> {response.read().decode()}")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start the embedded ftloop stack and run the main job.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -316,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             follow(lambda: StageRun.objects.filter(cycle__loop=loop).select_related("cycle").order_by("cycle__index", "sequence"),
                    sys.stdout.isatty(), lambda: loop_finished(loop), stack.supervise)
             ok = print_loop_summary(loop)
+            if ok:
+                ship_if_passed(loop, admin, url, stack.supervise)
             print(f"\nThe loop took {time.monotonic() - started:.0f} s. Dashboard: {url}  ·  comparison: {url}evals/compare/?loop={loop.pk}")
         if args.exit_when_done:
             return 0 if ok else 1

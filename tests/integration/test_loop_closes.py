@@ -28,7 +28,7 @@ def frozen_texts(task):
             for row in read_jsonl(frozen.path)]
 
 
-def test_a_two_cycle_loop_closes_on_fixed_yardsticks_and_catches_a_regression(start_worker, tmp_path):
+def test_a_two_cycle_loop_closes_on_fixed_yardsticks_and_catches_a_regression(start_worker, tmp_path, capsys):
     task = get_task("hidden_params")
     start_worker()
     to_field = [text for text in REQUESTS if field.assign(text) == "field"][:6]
@@ -84,3 +84,12 @@ def test_a_two_cycle_loop_closes_on_fixed_yardsticks_and_catches_a_regression(st
         (verdict.get("yardstick"), verdict["criterion"]["key"], verdict["reason"]) for verdict in second.verdicts]
     assert all(verdict["passed"] is None for verdict in first.verdicts
                if verdict["criterion"]["key"] == "no_regression")
+
+    # The main job's ending: a failed last verdict promotes nothing and says which criteria failed.
+    from webapp.launch import ship_if_passed
+    from webapp.serving.models import Release
+
+    assert ship_if_passed(loop, None, "http://127.0.0.1:9/", lambda: None) is False
+    out = capsys.readouterr().out
+    assert "Nothing promoted" in out and "no_regression [synthetic set" in out
+    assert not Release.objects.exists()
