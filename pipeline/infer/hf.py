@@ -93,15 +93,39 @@ def load_model(
     config = AutoConfig.from_pretrained(path)
     architecture = getattr(transformers, (config.architectures or [""])[0], None) or AutoModelForCausalLM
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if not tokenizer.chat_template:
-        raise ValueError(f"{model_name} has no chat template; prompts cannot be rendered as in training")
+    _require_chat_template(model_name, tokenizer)
     model = architecture.from_pretrained(path, dtype=dtype)
     if adapter:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return loaded_model(model_name, model, tokenizer, adapter=adapter, device=target)
+
+
+def loaded_model(
+    model_name: str,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    adapter: str | None = None,
+    device: str | torch.device | None = None,
+) -> LoadedModel:
+    """A model someone else loaded (e.g. de-quantized from a GGUF export), made ready for the predictors here.
+
+    So that an export is served and evaluated by the same decoding code as the
+    model it was made from; `model_name` is what provenance will call it.
+    """
+    import torch
+
+    _require_chat_template(model_name, tokenizer)
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(target).eval()
     return LoadedModel(model_name, adapter, model, tokenizer, target)
+
+
+def _require_chat_template(model_name: str, tokenizer: PreTrainedTokenizerBase) -> None:
+    if not tokenizer.chat_template:
+        raise ValueError(f"{model_name} has no chat template; prompts cannot be rendered as in training")
 
 
 def few_shot_examples(rows: Sequence[Row], k: int, seed: int = 0) -> list[Row]:

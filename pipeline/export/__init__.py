@@ -1,0 +1,1 @@
+"""Exports of trained models for fast inference: ONNX int8 heads, GGUF generative models."""
