@@ -144,20 +144,6 @@ def main() -> None:
     parity = compare_results(task, evaluations["torch eager fp32"], evaluations["onnx int8"],
                              max_mae_delta=args.max_mae_delta, names=("torch eager fp32", "onnx int8"))
     print(f"parity {'PASS' if parity.passed else 'FAIL'}: {parity.reason}")
-    drift = value_drift(task, results["torch eager fp32"], results["onnx int8"])
-    if drift is not None:
-        print(f"value drift onnx int8 vs torch: mean {drift[0]:.2f}, max {drift[1]:.0f} points per answer field")
-
-
-def value_drift(task: Task, reference: list[Prediction], candidate: list[Prediction]) -> tuple[float, float] | None:
-    """Mean and max |candidate - reference| over the numeric fields of the answers (None for label answers)."""
-    differences = []
-    for ours, theirs in zip(reference, candidate):
-        before, after = task.parse(ours.raw), task.parse(theirs.raw)
-        if isinstance(before, dict) and isinstance(after, dict):
-            differences += [abs(after[key] - value) for key, value in before.items()
-                            if isinstance(value, int | float) and isinstance(after.get(key), int | float)]
-    return (sum(differences) / len(differences), max(differences)) if differences else None
 
 
 def _show(value: float | None) -> str:

@@ -5,7 +5,8 @@ before it is offered. "The same" means the task's headline metric (vector_mae
 for the six values, macro F1 or accuracy for a classifier) within a tolerance
 in either direction, and the same share of valid answers: quantisation may move
 a value by a point, never break an answer. The share of rows where both wrote
-the very same answer is reported beside, to read, not to judge by.
+the very same answer, and for numeric answers how far apart their values are on
+average (``value_drift``), are reported beside, to read, not to judge by.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Parity:
     agreement: float  # share of rows where both wrote the very same raw answer
     passed: bool
     reason: str
+    value_drift: float | None = None  # mean |candidate - reference| over the answers' numeric fields; None: labels
 
 
 def check_parity(task: Task, reference: Predictor, candidate: Predictor, rows: Sequence[Mapping[str, Any]], *,
@@ -78,10 +80,29 @@ def compare_results(task: Task, reference: EvalResult, candidate: EvalResult, *,
             reason += (f"; {VALID_RATE_KEY} {_show(valid_after)} vs {_show(valid_before)}"
                        f"{'' if valid_equal else ' (differs)'}")
     reason += f"; same answer on {agreement} of {len(reference.rows)} rows"
+    drift = value_drift(task, [row["raw"] for row in reference.rows], [row["raw"] for row in candidate.rows])
+    if drift is not None:
+        reason += f", values {drift:.2f} apart on average"
     return Parity(metric=metric, higher_is_better=higher_is_better, tolerance=tolerance,
                   reference=dict(reference.metrics), candidate=dict(candidate.metrics), delta=delta,
                   json_valid_rate_equal=valid_equal, agreement=agreement / max(len(reference.rows), 1),
-                  passed=passed, reason=reason)
+                  passed=passed, reason=reason, value_drift=drift)
+
+
+def value_drift(task: Task, reference: Sequence[str], candidate: Sequence[str]) -> float | None:
+    """Mean |candidate - reference| over the numeric fields of two sets of raw answers (e.g. the six values: what
+    int8 moves even when vector_mae holds); None where the answers have no numeric field (labels)."""
+    differences = []
+    for ours, theirs in zip(reference, candidate):
+        before, after = task.parse(ours), task.parse(theirs)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            differences += [abs(after[key] - value) for key, value in before.items()
+                            if _is_number(value) and _is_number(after.get(key))]
+    return sum(differences) / len(differences) if differences else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _show(value: float | None) -> str:
