@@ -72,9 +72,9 @@ def _build(task_and_spec: str, dataset_id: str | None) -> Warm:
     task_name, spec = task_and_spec.split("|", 1)
     task = get_task(task_name)
     if spec.startswith("export:"):
-        from webapp.serving.exports import export_predictor
+        from webapp.serving.exports import run_predictor
 
-        return export_predictor(task, StageRun.objects.get(pk=int(spec[len("export:"):]))), {}
+        return run_predictor(task, StageRun.objects.get(pk=int(spec[len("export:"):]))), {}
     if spec.startswith("run:"):
         run = _trained_runs(task).select_related("dataset").get(pk=int(spec[len("run:"):]))
         params = dict(run.params)

@@ -76,20 +76,22 @@ def export(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
     reporter.on_log(f"exporting model #{model.pk} ({model.name}) as {fmt}")
     reporter.on_progress(0, 3)
     if fmt == ONNX_INT8:
-        from pipeline.export.onnx_head import check_parity, export_head_onnx
+        from pipeline.export.onnx_head import export_head_onnx
 
-        exported = export_head_onnx(model.base_model, model.artifact, out)
+        exported: Any = export_head_onnx(model.base_model, model.artifact, out)
     else:
-        from pipeline.export.gguf_export import check_gguf_parity as check_parity
         from pipeline.export.gguf_export import export_gguf
 
         exported = export_gguf(model.base_model, model.artifact, out)
     reporter.on_progress(1, 3)
     reporter.on_log(f"checking the export against the PyTorch model on {len(rows)} rows of set "
                     f"{eval_set.content_hash[:12]}")
-    candidate = export_predictor(task, run)
+    from pipeline.export.parity import check_parity
+
+    candidate = export_predictor(task, fmt, out)
     reporter.on_progress(2, 3)
-    parity = check_parity(task, _reference(task, model), candidate, rows, max_mae_delta=MAX_DELTA[fmt])
+    parity = check_parity(task, _reference(task, model), candidate, rows, max_mae_delta=MAX_DELTA[fmt],
+                          on_log=reporter.on_log)
     reporter.on_progress(3, 3)
     reporter.on_log(f"parity {'passed' if parity.passed else 'FAILED'}: {parity.reason}")
     return {"task": task.name, "model_id": model.pk, "format": fmt, "directory": str(out),
@@ -97,33 +99,43 @@ def export(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """A dataclass as JSON-ready data (paths as strings)."""
-    data = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
-    return {key: str(item) if isinstance(item, Path) else item for key, item in data.items()}
+    """A dataclass as JSON-ready data (paths as strings, at any depth)."""
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value) if isinstance(value, Path) else value
 
 
-def export_predictor(task: Task, run: StageRun) -> Predictor:
-    """The predictor of a finished export (the cache's loader in webapp.playground.inference)."""
-    directory = Path(run.result.get("directory") or run.directory / "export")
-    if run.params["format"] == ONNX_INT8:
+def export_predictor(task: Task, fmt: str, directory: Path) -> Predictor:
+    """The predictor of an export in `directory` (also the cache's loader in webapp.playground.inference)."""
+    if fmt == ONNX_INT8:
         from pipeline.infer.onnx_head import OnnxHeadPredictor
 
-        return OnnxHeadPredictor(directory, name="onnx_int8", task=task)
+        return OnnxHeadPredictor(directory, name=fmt, task=task)
     from pipeline.export.gguf_export import gguf_predictor
 
-    return gguf_predictor(task, directory)
+    return gguf_predictor(task, directory / f"model-{fmt.removeprefix('gguf_')}.gguf",
+                          decode="constrained" if task.constrained_decoding else None)
 
 
-def export_files(run: StageRun) -> list[Path]:
+def run_predictor(task: Task, run: StageRun) -> Predictor:
+    """The predictor of a finished export run."""
+    return export_predictor(task, run.params["format"], Path(run.result["directory"]))
+
+
+def export_files(run: StageRun) -> list[str]:
     """A checked export's files, relative to its directory (what its page offers for download)."""
     directory = Path(run.result["directory"])
-    return sorted(path.relative_to(directory) for path in directory.rglob("*") if path.is_file())
+    return sorted(path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file())
 
 
 def export_file(run: StageRun, name: str) -> Path:
     """One file of a checked export; a ValueError for an unchecked export or a name that is not one of its files."""
     if not (run.result.get("parity") or {}).get("passed"):
         raise ValueError(f"export #{run.pk} did not pass its parity check: it is not offered")
-    if Path(name) not in export_files(run):
+    if name not in export_files(run):
         raise ValueError(f"export #{run.pk} has no file {name!r}")
     return Path(run.result["directory"]) / name

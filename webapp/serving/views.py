@@ -38,7 +38,9 @@ def _model_context(request, model: RegisteredModel, **forms) -> dict:
     return {
         "model": model, "task": model.task, "evaluations": evals, "ab_candidates": others,
         "own_finished": [run for run in evals if run.status == StageRun.Status.SUCCESS],
-        "exports": StageRun.objects.filter(kind=StageRun.Kind.EXPORT, params__model_id=model.pk).order_by("-pk"),
+        "exports": [(run, exports.export_files(run) if (run.result.get("parity") or {}).get("passed") else [])
+                    for run in StageRun.objects.filter(kind=StageRun.Kind.EXPORT, params__model_id=model.pk)
+                    .order_by("-pk")],
         "in_service": current is not None and current.model_id == model.pk, "current": current,
         "releases": model.releases.select_related("created_by").order_by("-pk"),
         "evaluate_form": forms.get("evaluate_form") or EvaluateForm(model),
