@@ -33,6 +33,7 @@ urlpatterns = [
     path("loops/<int:pk>/", run_views.loop_detail, name="loop_detail"),
     path("evals/compare/", eval_views.compare, name="compare"),
     path("evals/compare/data.json", eval_views.compare_data, name="compare_data"),
+    path("evals/compare/import/", eval_views.compare_import, name="compare_import"),
     path("evals/ab/", eval_views.ab_tests, name="ab_tests"),
     path("evals/ab/new/", eval_views.ab_test_create, name="ab_test_create"),
     path("evals/ab/<int:pk>/", eval_views.ab_test_detail, name="ab_test_detail"),

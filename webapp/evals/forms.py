@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from webapp.evals.ab import candidate_runs, eval_set_hash, run_name
+from webapp.evals.imports import ImportRefused, parse_files
 from webapp.evals.models import AcceptanceCriterion
 from webapp.runs.models import StageRun
 
@@ -24,6 +25,25 @@ class CriterionForm(forms.ModelForm):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         return cleaned
+
+
+class ImportEvalForm(forms.Form):
+    """The two files `python -m pipeline.eval.run_eval` writes."""
+
+    results = forms.FileField(label=_("Results (run_eval --out, JSONL)"))
+    metrics = forms.FileField(label=_("Metrics (run_eval --metrics-out, JSON)"))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("results") and data.get("metrics"):
+            try:
+                data["parsed"] = parse_files(data["results"].read().decode("utf-8"),
+                                             data["metrics"].read().decode("utf-8"))
+            except UnicodeDecodeError:
+                raise forms.ValidationError(_("The files must be UTF-8 text.")) from None
+            except ImportRefused as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
 
 
 class ABTestForm(forms.Form):

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -24,7 +25,8 @@ from pipeline.eval.metrics import RUNNER_METRICS
 from pipeline.eval.metrics import metric_keys as all_metric_keys
 from pipeline.tasks.registry import Task, get_task
 from webapp.evals import ab
-from webapp.evals.forms import ABTestForm, CriterionForm
+from webapp.evals.forms import ABTestForm, CriterionForm, ImportEvalForm
+from webapp.evals.imports import ImportRefused, import_result
 from webapp.evals.models import ABTest, AcceptanceCriterion, EvalExample
 from webapp.runs.models import Cycle, StageRun
 
@@ -193,6 +195,10 @@ def worst_examples(run: StageRun | None) -> dict[str, Any]:
 
 @require_GET
 def compare(request):
+    return _compare_page(request)
+
+
+def _compare_page(request, import_form: ImportEvalForm | None = None):
     runs = selected_runs(request)
     cycles = Cycle.objects.filter(pk__in={run.cycle_id for run in runs if run.cycle_id}).select_related("loop")
     chains = {run.chain_id for run in runs if not run.cycle_id}
@@ -206,8 +212,25 @@ def compare(request):
         "cycles": cycles, "verdict_runs": verdict_runs,
         "worst_run": worst_run, "worst": worst_examples(worst_run),
         "recent": [(run, label(run)) for run in recent], "selected": {run.pk for run in runs},
-        "query": request.GET.urlencode(),
-    })
+        "query": request.GET.urlencode(), "import_form": import_form or ImportEvalForm(),
+    }, status=400 if import_form is not None else 200)
+
+
+@require_POST
+@permission_required("runs.add_stagerun", raise_exception=True)
+def compare_import(request):
+    """A run_eval result uploaded as a finished evaluation; the comparison page then shows it."""
+    form = ImportEvalForm(request.POST, request.FILES)
+    if form.is_valid():
+        rows, summary = form.cleaned_data["parsed"]
+        try:
+            run = import_result(rows, summary, user=request.user, source=form.cleaned_data["results"].name)
+        except ImportRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Imported as evaluation #%(pk)s.") % {"pk": run.pk})
+            return redirect(f"{reverse('compare')}?runs={run.pk}")
+    return _compare_page(request, import_form=form)
 
 
 @require_GET
