@@ -54,6 +54,7 @@ urlpatterns = [
     path("datasets/<int:pk>/download/frozen/", dataset_views.frozen_download, name="frozen_download"),
     path("datasets/<int:pk>/download/<str:name>", dataset_views.dataset_download, name="dataset_download"),
     path("models/", serving_views.model_list, name="models"),
+    path("models/add-base/", serving_views.model_add_base, name="model_add_base"),
     path("models/<int:pk>/", serving_views.model_detail, name="model_detail"),
     path("models/<int:pk>/evaluate/", serving_views.model_evaluate, name="model_evaluate"),
     path("models/<int:pk>/export/", serving_views.model_export, name="model_export"),

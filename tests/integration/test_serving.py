@@ -2,6 +2,8 @@
 from that model, roll back -> from the previous one, a revoked token gets 401, no release gets 503; an ONNX int8
 export of a head passes its parity check and then answers the API."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -144,3 +146,39 @@ def test_the_main_job_ships_a_passing_cycle_and_its_curl_call_gets_an_answer(liv
     assert "curl -s -X POST -H 'Authorization: Bearer ftl_" in out and "/api/v1/hidden_params/predict" in out
     answer = out.split("  -> ", 1)[1]
     assert '"valid": true' in answer and f'"release": {release.pk}' in answer
+
+
+def test_the_dashboard_and_the_playground_show_the_model_in_service(client, engineer, two_heads):
+    _, (first, _) = two_heads
+    client.force_login(engineer)
+    assert "No model is in service yet" in client.get(reverse("dashboard")).content.decode()
+    releases.promote(first, "for the designers", user=engineer)
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    assert first.name in dashboard and reverse("model_detail", args=[first.pk]) in dashboard
+    playground = client.get(reverse("playground")).content.decode()
+    assert "★ in service · " in playground
+    assert re.search(rf'value="{first.spec}"[^>]*checked', playground)  # ticked by default
+
+
+def test_an_outside_base_model_is_evaluated_and_is_model_a_of_an_ab_test(client, engineer, two_heads, tmp_path):
+    dataset, (first, _) = two_heads
+    client.force_login(engineer)
+    refused = client.post(reverse("model_add_base"), {"task": "hidden_params", "model_name": "/etc"})
+    assert refused.status_code == 400 and "is not a model ftloop loads" in refused.content.decode()
+    client.post(reverse("model_add_base"), {"task": "hidden_params", "model_name": first.base_model})
+    base = RegisteredModel.objects.get(kind=RegisteredModel.Kind.BASE)
+    assert base.spec == f"base:{first.base_model}"
+    frozen = dataset.frozen_eval_set
+    for model in (base, first):
+        response = client.post(reverse("model_evaluate", args=[model.pk]), {"eval_set": frozen.pk, "baselines": ""})
+        assert response.status_code == 302
+    runs = StageRun.objects.filter(kind=StageRun.Kind.EVALUATE, params__model_id__in=[base.pk, first.pk])
+    assert sorted(run.params["predictor"] for run in runs) == ["fine_tuned", "prompt_baseline"]
+    wait_for(lambda: all(StageRun.objects.get(pk=run.pk).is_finished for run in runs), timeout=300,
+             message="the evaluations")
+    run_a, run_b = runs.get(params__model_id=base.pk), runs.get(params__model_id=first.pk)
+    assert run_a.status == run_b.status == Status.SUCCESS
+    response = client.post(reverse("ab_test_create"), {"run_a": run_a.pk, "run_b": run_b.pk})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert f"model #{base.pk}" in page and f"model #{first.pk}" in page

@@ -10,6 +10,7 @@ from pipeline.data.importer import text_problem
 from pipeline.tasks.registry import AnswerField, Task, task_names
 from webapp.playground.inference import model_choices
 from webapp.playground.models import Correction
+from webapp.serving import releases
 
 MAX_MODELS = 4
 
@@ -27,7 +28,15 @@ class PlaygroundForm(forms.Form):
         self.task = task
         self.fields["task"].choices = [(name, name) for name in task_names()]
         self.fields["task"].initial = task.name
-        self.fields["models"].choices = model_choices(task)
+        choices = model_choices(task)
+        release = releases.in_service(task.name)
+        if release:  # the model the game's API answers from: marked, and ticked by default
+            label = _("in service")
+            choices = [(spec, f"★ {label} · {name}" if spec == release.model.spec else name) for spec, name in choices]
+            if release.model.spec not in dict(choices):
+                choices.append((release.model.spec, f"★ {label} · {release.model.name}"))
+            self.initial = {**self.initial, "models": ["rule_baseline", release.model.spec]}
+        self.fields["models"].choices = choices
         self.fields["text"].widget.attrs["maxlength"] = settings.FTLOOP_PLAYGROUND_MAX_CHARS
 
     def clean_text(self) -> str:

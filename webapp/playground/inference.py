@@ -5,7 +5,8 @@ task: "rule_baseline" (the task's rules), "prompt_baseline" (the default base
 model, with few-shot examples from the newest split dataset of the task),
 "run:<id>" (a finished training run of the task: its adapter or head, or the
 model Mistral fine-tuned for it) and "remote:<model>" (a Mistral chat model
-over the API, offered when MISTRAL_API_KEY is set) and "export:<id>" (a checked
+over the API, offered when MISTRAL_API_KEY is set), "base:<model>" (an outside
+base or hub model prompted as the prompt baseline is) and "export:<id>" (a checked
 export of a model, e.g. an ONNX int8 head: what the prediction API answers from).
 The prediction API (webapp.serving.api) uses the same cache, in the web process.
 """
@@ -90,7 +91,8 @@ def _build(task_and_spec: str, dataset_id: str | None) -> Warm:
     options = {"few_shot_rows": rows, "train_rows": rows, "seed": (dataset.params.get("seed") or 0) if dataset else 0}
     if spec.startswith("remote:"):
         return build_predictor(task, "remote", model_name=spec[len("remote:"):], **options), {}
-    return build_predictor(task, "prompt_baseline", model_name=DEFAULT_BASE_MODEL, decode="constrained",
+    base = spec[len("base:"):] if spec.startswith("base:") else DEFAULT_BASE_MODEL
+    return build_predictor(task, "prompt_baseline", model_name=base, decode="constrained",
                            **options), {}
 
 
@@ -111,7 +113,8 @@ def warm_model(task: Task, spec: str) -> Warm:
         if export is None or export.result.get("task") != task.name:
             raise ValueError(f"no finished {task.name} export {spec[len('export:'):]}")
         return _cache.get_or_load((f"{task.name}|{spec}", None))
-    if spec == "prompt_baseline" or (spec.startswith("remote:") and spec[len("remote:"):]):
+    if spec == "prompt_baseline" or any(spec.startswith(prefix) and spec[len(prefix):]
+                                        for prefix in ("remote:", "base:")):
         newest = _newest_split(task)
         return _cache.get_or_load((f"{task.name}|{spec}", str(newest.pk) if newest else None))
     raise ValueError(f"unknown model {spec!r}")

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from kombu.exceptions import OperationalError
 
+from pipeline.tasks.registry import task_names
 from pipeline.train.experiment_record import RECORD_NAME
 from pipeline.train.sft import ADAPTER_DIRNAME, RUN_CARD_NAME, list_checkpoints
 from webapp.datasets.models import Dataset
@@ -19,6 +20,7 @@ from webapp.runs import health, loops, services, tracking, training
 from webapp.runs.forms import LoopForm, TrainingForm
 from webapp.runs.models import Loop, StageRun
 from webapp.runs.reconcile import reconcile_runs
+from webapp.serving import releases
 from workers.tasks import delete_mistral_model
 
 RECENT_RUNS = 30
@@ -35,6 +37,7 @@ def _dashboard_context() -> dict:
         "loops": Loop.objects.all()[:10],
         "datasets": Dataset.objects.select_related("frozen_eval_set")[:50],
         "any_active": any(run.is_active for run in runs),
+        "in_service": [release for name in task_names() if (release := releases.in_service(name))],
     }
 
 

@@ -22,11 +22,12 @@ def frozen_sets(model: RegisteredModel) -> QuerySet[FrozenEvalSet]:
 
 def evaluations(model: RegisteredModel) -> QuerySet[StageRun]:
     """The model's own evaluations (from its training chain, a loop's cycle or its page), newest first."""
-    own = Q(params__model_id=model.pk)
     if model.source_run_id:
-        own |= Q(params__train_run_id=model.source_run_id, params__predictor="fine_tuned")
-    return StageRun.objects.filter(own, kind=StageRun.Kind.EVALUATE).exclude(
-        params__predictor__in=["rule_baseline", "prompt_baseline"]).order_by("-pk")
+        own = Q(params__model_id=model.pk) | Q(params__train_run_id=model.source_run_id)
+        return StageRun.objects.filter(own, kind=StageRun.Kind.EVALUATE, params__predictor="fine_tuned").order_by("-pk")
+    mode = "prompt_baseline" if model.kind == RegisteredModel.Kind.BASE else "remote"
+    return StageRun.objects.filter(kind=StageRun.Kind.EVALUATE, params__model_id=model.pk,
+                                   params__predictor=mode).order_by("-pk")
 
 
 def _dataset_for(model: RegisteredModel) -> Dataset:
@@ -52,14 +53,16 @@ def start_evaluation(model: RegisteredModel, eval_set: FrozenEvalSet, *, baselin
     training = model.source_run.params if model.source_run_id else {"model_name": model.base_model}
     evaluation: dict[str, Any] = {"decode": decode} if decode else {}
     steps = train_and_evaluate_steps(training, evaluation)[1:]
-    if not baselines:
-        steps = [step for step in steps if step[0] != StageRun.Kind.EVALUATE or step[1]["predictor"] == "fine_tuned"]
+    if not baselines or model.kind == RegisteredModel.Kind.BASE:  # a base model is a prompt baseline itself
+        steps = [step for step in steps if step[0] != StageRun.Kind.EVALUATE or step[1]["predictor"] == "fine_tuned"
+                 or (baselines and step[1]["predictor"] == "rule_baseline")]
     for _, params in steps:
         params |= {"eval_set_id": eval_set.pk, "model_id": model.pk}
         if model.source_run_id:
             params["train_run_id"] = model.source_run_id
-        elif params.get("predictor") == "fine_tuned":
-            params |= {"predictor": "remote", "model_name": model.artifact}
+        elif params.get("predictor") == "fine_tuned":  # an outside model, prompted or over the API
+            mode = "prompt_baseline" if model.kind == RegisteredModel.Kind.BASE else "remote"
+            params |= {"predictor": mode, "model_name": model.artifact}
     with transaction.atomic():
         rows = services.create_chain(steps, dataset=dataset, created_by=user)
     services.enqueue(rows)

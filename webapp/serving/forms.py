@@ -3,8 +3,10 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from pipeline.tasks.registry import all_tasks
 from webapp.datasets.models import FrozenEvalSet
 from webapp.evals.models import ABTest
+from webapp.runs.forms import loadable_model
 from webapp.runs.models import StageRun
 from webapp.serving import evaluation, exports
 from webapp.serving.models import RegisteredModel
@@ -47,6 +49,19 @@ class PromoteForm(forms.Form):
         if model.source_run_id:
             self.fields["ab_test"].queryset = ABTest.objects.filter(
                 run_b__params__train_run_id=model.source_run_id).order_by("-pk")
+
+
+class BaseModelForm(forms.Form):
+    """An outside base or hub model, to evaluate and A/B test like ftloop's own (prompted as the prompt baseline)."""
+
+    task = forms.ChoiceField(label=_("Task"))
+    model_name = forms.CharField(label=_("Base or hub model"), max_length=300, validators=[loadable_model],
+                                 help_text=_("a bundled name, a hub id (owner/name) or a directory under "
+                                             "FTLOOP_MODELS_DIR"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["task"].choices = [(task.name, task.label) for task in all_tasks()]
 
 
 class TokenForm(forms.Form):

@@ -22,6 +22,7 @@ class RegisteredModel(models.Model):
     class Kind(models.TextChoices):
         TRAINED = "trained", _("Trained")
         REMOTE = "remote", _("Remote")
+        BASE = "base", _("Outside base or hub model")  # prompted as the prompt baseline is
 
     task_type = models.CharField(max_length=64, db_index=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TRAINED)
@@ -50,7 +51,9 @@ class RegisteredModel(models.Model):
     @property
     def spec(self) -> str:
         """How the playground and the API name its predictor (webapp.playground.inference)."""
-        return f"run:{self.source_run_id}" if self.source_run_id else f"remote:{self.artifact}"
+        if self.source_run_id:
+            return f"run:{self.source_run_id}"
+        return f"{'base' if self.kind == self.Kind.BASE else 'remote'}:{self.artifact}"
 
 
 class Release(models.Model):

@@ -63,6 +63,14 @@ def register_remote_models(task: Task) -> list[RegisteredModel]:
         for name in settings.FTLOOP_REMOTE_MODELS]
 
 
+def register_base_model(task: Task, name: str) -> RegisteredModel:
+    """An outside base or hub model (a bundled name, a hub id or a directory under FTLOOP_MODELS_DIR), prompted as
+    the prompt baseline is, as a model of `task`: e.g. model A of an A/B test."""
+    return RegisteredModel.objects.get_or_create(
+        task_type=task.name, kind=RegisteredModel.Kind.BASE, artifact=name,
+        defaults={"name": f"base · {name}", "base_model": name, "backend": "local"})[0]
+
+
 def register_missing() -> int:
     """Register finished training runs that have no model yet (runs from before the registry); how many."""
     runs = StageRun.objects.filter(kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS,

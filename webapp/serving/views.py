@@ -16,18 +16,35 @@ from webapp.evals.ab import candidate_runs, eval_set_hash
 from webapp.runs import services
 from webapp.runs.models import StageRun
 from webapp.serving import evaluation, exports, registry, releases, tokens
-from webapp.serving.forms import EvaluateForm, ExportForm, PromoteForm, TokenForm
+from webapp.serving.forms import BaseModelForm, EvaluateForm, ExportForm, PromoteForm, TokenForm
 from webapp.serving.models import ApiToken, RegisteredModel
 
 
 @require_GET
 @permission_required("serving.view_registeredmodel", raise_exception=True)
 def model_list(request):
+    return _model_list_page(request)
+
+
+def _model_list_page(request, base_form: BaseModelForm | None = None):
     for task in all_tasks():
         registry.register_remote_models(task)
     in_service = {task: release.model_id for task in task_names() if (release := releases.in_service(task))}
     models = RegisteredModel.objects.select_related("source_run")[:200]
-    return render(request, "serving/models.html", {"models": models, "in_service": in_service})
+    return render(request, "serving/models.html", {"models": models, "in_service": in_service,
+                                                   "base_form": base_form or BaseModelForm()},
+                  status=400 if base_form is not None else 200)
+
+
+@require_POST
+@permission_required("runs.add_stagerun", raise_exception=True)
+def model_add_base(request):
+    form = BaseModelForm(request.POST)
+    if not form.is_valid():
+        return _model_list_page(request, base_form=form)
+    model = registry.register_base_model(get_task(form.cleaned_data["task"]), form.cleaned_data["model_name"])
+    messages.success(request, _("Model #%(pk)s added; evaluate it on a frozen set to compare it.") % {"pk": model.pk})
+    return redirect("model_detail", pk=model.pk)
 
 
 def _model_context(request, model: RegisteredModel, **forms) -> dict:
