@@ -65,7 +65,7 @@ def train_quick_head(model_name: str, task: Task, steps: int, rows: int, seed: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-name", default=DEFAULT_BASE_MODEL, help="the base model the head is trained on")
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()  # neither: --train-steps 20 (what `make bench` runs)
     source.add_argument("--adapter", help="a trained head's adapter directory (with cls_head.json)")
     source.add_argument("--train-steps", type=int, help="train a quick regression head of this many steps first")
     parser.add_argument("--train-rows", type=int, default=200, help="generated rows the quick head trains on")
@@ -84,7 +84,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
-        adapter = args.adapter or train_quick_head(args.model_name, get_task(DEFAULT_TASK), args.train_steps,
+        adapter = args.adapter or train_quick_head(args.model_name, get_task(DEFAULT_TASK), args.train_steps or 20,
                                                    args.train_rows, args.seed, Path(scratch))
         started = time.perf_counter()
         exports = {"onnx int8": export_head_onnx(args.model_name, adapter, args.out or Path(scratch) / "export",
