@@ -670,8 +670,19 @@ def run_training(
         torch.cuda.reset_peak_memory_stats()
 
     signal_guard = stop_on_signals(stop) if handle_signals else contextlib.nullcontext()
-    with signal_guard:
-        output = trainer.train(resume_from_checkpoint=resume_from.path if resume_from else None)
+    if resume_from is not None and 0 < trainer.args.max_steps <= resume_from.step:
+        # The worker died after the last step's checkpoint, before the run was marked done (or a finished run is
+        # run again): the checkpoint is the trained model. Trainer.train would take one step past max_steps.
+        from transformers import TrainerState
+        from transformers.trainer_utils import TrainOutput
+
+        log(f"{resume_from.path} is at the last step: nothing left to train, its weights are the model")
+        trainer._load_from_checkpoint(str(resume_from.path))
+        trainer.state = TrainerState.load_from_json(str(Path(resume_from.path) / "trainer_state.json"))
+        output = TrainOutput(trainer.state.global_step, 0.0, {"train_runtime": 0.0})
+    else:
+        with signal_guard:
+            output = trainer.train(resume_from_checkpoint=resume_from.path if resume_from else None)
     state = trainer.state
     # A stop that lands on the last step still leaves a finished run.
     status = STATUS_COMPLETED if state.global_step >= state.max_steps else stop.status

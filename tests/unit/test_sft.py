@@ -256,3 +256,18 @@ def test_the_cli_offers_the_seed_interface():
     bad = subprocess.run([sys.executable, "-m", "pipeline.train.sft", "--train-file", "x", "--output-dir", "y",
                           "--train-mode", "guess"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_a_checkpoint_at_the_last_step_is_the_model_and_resuming_from_it_trains_no_further(tiny_model, data,
+                                                                                            tmp_path):
+    """A worker killed after the last step's checkpoint, before its run was marked done: the rerun must not take
+    a step past max_steps (Trainer.train from a checkpoint in the middle of an epoch would: 8 rows, batches of 4,
+    the last step, 3, half way through the second epoch)."""
+    first = train(run_config(tiny_model, data, tmp_path, max_steps=3, eval_steps=100), handle_signals=False)
+    assert first.status == "completed" and [point.step for point in list_checkpoints(tmp_path)][-1] == 3
+    lines: list[str] = []
+    second = train(run_config(tiny_model, data, tmp_path, max_steps=3, eval_steps=100), on_log=lines.append,
+                   handle_signals=False)
+    assert (second.status, second.steps_done, second.resumed_from_step) == ("completed", 3, 3)
+    assert any("is at the last step: nothing left to train" in line for line in lines)
+    assert (Path(second.adapter_dir) / "adapter_model.safetensors").is_file()

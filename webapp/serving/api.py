@@ -97,7 +97,7 @@ class BatchIn(Schema):
 
 class Answer(Schema):
     text: str
-    answer: Any = Field(description="the task's parsed answer (the six values for hidden_params), null if invalid")
+    answer: Any = Field(description="the task's parsed answer (its answer fields' values, or its label), null if invalid")
     raw: str
     valid: bool
     latency_ms: float
