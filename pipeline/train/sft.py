@@ -659,6 +659,9 @@ def run_training(
     log(f"base model {config.model_name} -> {model_path}")
     stop = StopRequest(should_stop)
     callbacks = [*make_callbacks(stop, config.checkpoint_minutes, on_progress, on_metric, on_log), *extra_callbacks]
+    from transformers import set_seed
+
+    set_seed(config.seed)  # before the model is built: a fresh head's (or LoRA's) initial weights follow the seed
     trainer = build(callbacks, model_path)
     precision = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
     device = describe_device(precision, bool(load_in_4bit))

@@ -38,14 +38,15 @@ def test_a_two_cycle_loop_closes_on_fixed_yardsticks_and_catches_a_regression(st
         field.label_request(task, text, VALUES, language="en", origin="correction")
     texts = [row["request_text"] for row in task.generate(size=200, seed=0, language="en").rows]
     base = str(make_tiny_llama(tmp_path / "tiny", texts))
-    # Cycle 2 is made worse on purpose: the largest learning rate the forms take throws the head off (on the tiny
-    # model, the synthetic set's vector_mae goes from about 25, the mean's, to about 40, outputs at their bounds).
+    # Cycle 2 is made worse on purpose: one step at the smallest learning rate the forms take leaves its head as
+    # the seed initialised it, whose outputs sit at their bounds (on the tiny model the synthetic set's vector_mae
+    # goes from about 27 to about 41 for training seeds 1-3; a large learning rate was not reliably worse).
     loop = loops.start_loop(
         name="closing loop", cycles=2,
         data={"task": "hidden_params", "size": 150, "seed": 1, "language": "en", "teacher": "template"},
         training={"trainer": "reg_head", "model_name": base, "max_steps": 60, "learning_rate": 2e-2, "batch_size": 8,
                   "eval_steps": 15, "lora_r": 8},
-        evaluation={"decode": "constrained"}, cycle_training={"2": {"learning_rate": 1.0}})
+        evaluation={"decode": "constrained"}, cycle_training={"2": {"max_steps": 1, "learning_rate": 1e-7}})
     assert wait_for(lambda: loop_done(loop), timeout=900, message="the loop") is True, [
         (r.kind, r.params.get("predictor"), r.error) for r in
         StageRun.objects.filter(cycle__loop=loop).exclude(status=StageRun.Status.SUCCESS)]
