@@ -32,7 +32,7 @@ from pipeline.mistral import (
     client_from_env,
 )
 from pipeline.tasks.hidden_params.schema import constraints_for, target_dict
-from pipeline.tasks.hidden_params.teacher import LANGUAGES, TeacherBatch, TeacherOutput
+from pipeline.tasks.hidden_params.teacher.base import LANGUAGES, TeacherBatch, TeacherOutput
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral
