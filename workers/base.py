@@ -15,6 +15,7 @@ import traceback
 from celery import Task
 from celery.exceptions import Ignore
 from celery.signals import worker_shutting_down
+from django.db import transaction
 
 from webapp.runs import lifecycle
 from webapp.runs.models import StageRun
@@ -52,7 +53,8 @@ class StageTask(Task):
             raise
         finally:
             reporter.stop_heartbeat()
-        if lifecycle.mark_succeeded(run, result) and run.kind == StageRun.Kind.TRAIN:
-            run.refresh_from_db()
-            registry.register_run(run)  # every finished training run is a model (DESIGN §3b)
+        with transaction.atomic():  # a finished training run and its model appear together (DESIGN §3b)
+            if lifecycle.mark_succeeded(run, result) and run.kind == StageRun.Kind.TRAIN:
+                run.refresh_from_db()
+                registry.register_run(run)
         return None

@@ -33,7 +33,6 @@ so an export is evaluated by the same decoding code as the model it came from.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -48,6 +47,7 @@ from pipeline.export.parity import Parity, check_parity
 from pipeline.infer import hf
 from pipeline.tasks.predictors import Predictor
 from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task, task_names
+from pipeline.train.sft import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,11 +168,7 @@ def read_gguf(path: Path) -> GGUFReader:
 def describe_gguf(path: Path, quant: str) -> ExportedGGUF:
     """What a GGUF file is: size, sha256, format version and tensor count, read from the file itself."""
     reader = read_gguf(path)
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return ExportedGGUF(path=Path(path), size=Path(path).stat().st_size, sha256=digest.hexdigest(), quant=quant,
+    return ExportedGGUF(path=Path(path), size=Path(path).stat().st_size, sha256=sha256_file(path), quant=quant,
                         gguf_version=int(reader.fields["GGUF.version"].contents()), tensor_count=len(reader.tensors))
 
 

@@ -51,8 +51,9 @@ from typing import Any
 
 from pipeline.export.parity import Parity, check_parity
 from pipeline.infer.cls_head import HeadPredictor
-from pipeline.infer.onnx_head import EXPORT_CARD_NAME, INPUT_NAMES, OUTPUT_NAME, OnnxHeadPredictor, file_sha256
+from pipeline.infer.onnx_head import EXPORT_CARD_NAME, INPUT_NAMES, OUTPUT_NAME, OnnxHeadPredictor
 from pipeline.train.cls_head import HEAD_CARD_NAME, tokenize
+from pipeline.train.sft import sha256_file
 
 FORMAT = "onnx"
 DEFAULT_OPSET = 17
@@ -147,7 +148,7 @@ def export_head_onnx(model_name: str, adapter: str, out_dir: Path, *, quantize: 
     quantization = f"int8 dynamic (QInt8 weights, per {'channel' if per_channel else 'tensor'})" if quantize else None
     # What this export wrote, not whatever else is in the directory (a graph of an earlier export, say).
     names = sorted({model_file.name, HEAD_CARD_NAME, *(Path(path).name for path in saved)})
-    files = tuple(ExportedFile(name, (out_dir / name).stat().st_size, file_sha256(out_dir / name)) for name in names)
+    files = tuple(ExportedFile(name, (out_dir / name).stat().st_size, sha256_file(out_dir / name)) for name in names)
     versions = runtime_versions()
     card = {
         "format": FORMAT,

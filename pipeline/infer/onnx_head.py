@@ -13,7 +13,6 @@ differs, so the eval runner, the A/B test and the parity check treat both alike.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from pipeline.infer.cls_head import ServedHead
 from pipeline.tasks.registry import Task
 from pipeline.train.cls_head import load_tokenizer
+from pipeline.train.sft import sha256_file as file_sha256
 
 EXPORT_CARD_NAME = "export_card.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
@@ -30,15 +30,6 @@ OUTPUT_NAME = "logits"
 
 class ExportMismatch(ValueError):
     """An export whose files are not the ones its card lists (changed, cut short or missing)."""
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks (a graph is hundreds of MB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_export_card(export_dir: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 from that model, roll back -> from the previous one, a revoked token gets 401, no release gets 503; an ONNX int8
 export of a head passes its parity check and then answers the API."""
 
+import json
 import re
 
 import pytest
@@ -122,7 +123,11 @@ def test_an_onnx_export_passes_parity_and_answers_the_api(client, engineer, two_
     assert body["valid"] is True and body["model"] == first.name
     client.force_login(engineer)
     page = client.get(reverse("model_detail", args=[first.pk])).content.decode()
-    assert "model.onnx" in page or ".onnx" in page
+    assert ".onnx" in page and exports.CARD_NAME in page
+    card = client.get(reverse("export_download", args=[run.pk, exports.CARD_NAME]))
+    card = json.loads(b"".join(card.streaming_content))
+    assert card["parity"]["passed"] is True and card["runtime_versions"]["onnxruntime"]
+    assert {file["name"] for file in card["files"]} >= {"model.int8.onnx"}
 
 
 def test_the_main_job_ships_a_passing_cycle_and_its_curl_call_gets_an_answer(live_server, engineer, two_heads,

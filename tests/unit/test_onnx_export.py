@@ -78,7 +78,7 @@ def classification(tmp_path_factory, models_root) -> dict:
 
 
 def test_it_exports_an_int8_graph_with_a_card_that_lists_every_file(regression):
-    from pipeline.infer.onnx_head import file_sha256
+    from pipeline.train.sft import sha256_file as file_sha256
 
     exported = regression["exported"]
     card = json.loads(exported.card_path.read_text())

@@ -11,11 +11,12 @@ from typing import Any
 
 from django.db import transaction
 
-from pipeline.data.jsonl import read_jsonl
+from pipeline.data.jsonl import read_jsonl, write_json
 from pipeline.eval.predictors import build_predictor
 from pipeline.infer.cls_head import is_head_adapter
 from pipeline.tasks.predictors import Predictor
 from pipeline.tasks.registry import Task
+from pipeline.train.sft import sha256_file
 from webapp.datasets.models import FrozenEvalSet
 from webapp.runs import services
 from webapp.runs.models import StageRun
@@ -29,6 +30,7 @@ FORMATS = {ONNX_INT8: "ONNX, int8 weights (a head: one forward pass)",
 # How far an export's headline metric may drift from the PyTorch model's on the frozen set (issue #15).
 MAX_DELTA = {ONNX_INT8: 0.5, GGUF_Q8_0: 1.0}
 PARITY_ROWS = 200  # the frozen set's first rows the parity check reads
+CARD_NAME = "ftloop_export_card.json"
 
 
 def formats_for(model: RegisteredModel) -> list[str]:
@@ -94,8 +96,33 @@ def export(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
                           on_log=reporter.on_log)
     reporter.on_progress(3, 3)
     reporter.on_log(f"parity {'passed' if parity.passed else 'FAILED'}: {parity.reason}")
+    card = write_card(out, fmt, model, eval_set, _plain(parity))
     return {"task": task.name, "model_id": model.pk, "format": fmt, "directory": str(out),
-            "eval_set_hash": eval_set.content_hash, "export": _plain(exported), "parity": _plain(parity)}
+            "eval_set_hash": eval_set.content_hash, "export": _plain(exported), "parity": _plain(parity),
+            "card": card.name}
+
+
+def runtime_versions(fmt: str) -> dict[str, str]:
+    """The libraries that wrote the export and those that serve it."""
+    import importlib.metadata
+
+    names = ["torch", "transformers", *(["onnx", "onnxruntime"] if fmt == ONNX_INT8 else ["gguf"])]
+    return {name: importlib.metadata.version(name) for name in names}
+
+
+def write_card(directory: Path, fmt: str, model: RegisteredModel, eval_set: FrozenEvalSet,
+               parity: dict[str, Any]) -> Path:
+    """The export's card, CARD_NAME beside its files: what it is, every file's size and SHA-256, the parity
+    numbers it was offered on and the runtime versions."""
+    files = [{"name": path.relative_to(directory).as_posix(), "bytes": path.stat().st_size,
+              "sha256": sha256_file(path)}
+             for path in sorted(directory.rglob("*")) if path.is_file() and path.name != CARD_NAME]
+    return write_json(directory / CARD_NAME, {
+        "format": fmt, "task": model.task_type,
+        "model": {"id": model.pk, "name": model.name, "base_model": model.base_model, "trainer": model.trainer,
+                  "artifact": model.artifact, "train_data_hash": model.train_data_hash},
+        "parity": {**parity, "eval_set_hash": eval_set.content_hash}, "files": files,
+        "runtime_versions": runtime_versions(fmt)})
 
 
 def _plain(value: Any) -> Any:

@@ -4,25 +4,15 @@ deployment offers (DESIGN §3b). Registration is idempotent: a run is registered
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from pipeline.tasks.registry import Task
 from pipeline.train.base_models import DEFAULT_BASE_MODEL
+from pipeline.train.sft import sha256_file
 from webapp.runs.models import StageRun
 from webapp.secrets import secret
 from webapp.serving.models import RegisteredModel
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_artifact(run: StageRun) -> str | None:
@@ -47,7 +37,7 @@ def register_run(run: StageRun) -> RegisteredModel | None:
                 task_type=task.name, kind=RegisteredModel.Kind.TRAINED, source_run=run,
                 name=f"run #{run.pk} · {trainer} on {run.result.get('fine_tuned_model') or base}",
                 base_model=base, trainer=trainer, backend=params.get("backend", "local"), artifact=model_artifact(run),
-                train_data_hash=file_sha256(train_file) if train_file.is_file() else "")
+                train_data_hash=sha256_file(train_file) if train_file.is_file() else "")
     except IntegrityError:  # registered meanwhile by another writer
         return RegisteredModel.objects.get(source_run=run)
 
