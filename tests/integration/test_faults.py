@@ -276,8 +276,10 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
     dataset.refresh_from_db()
     texts = [m["content"] for row in read_jsonl(dataset.directory / "chat_train.jsonl") for m in row["messages"]]
     base = str(make_tiny_llama(tmp_path / "tiny-llama", texts))
+    # SFT for 120 steps, not the default head for 30: those end within a second or two, and the kill landed after
+    # the run was over.
     run = training.start_training(dataset, {
-        "model_name": base, "num_epochs": 1.0, "max_steps": 30, "learning_rate": 5e-3, "batch_size": 4,
+        "trainer": "sft", "model_name": base, "num_epochs": 3.0, "max_steps": 120, "learning_rate": 5e-3, "batch_size": 4,
         "gradient_accumulation_steps": 1, "max_seq_length": 256, "warmup_ratio": 0.0, "lora_r": 8, "lora_alpha": 16,
         "lora_dropout": 0.0, "load_in_4bit": False, "eval_steps": 10, "checkpoint_minutes": 0.02, "seed": 1,
         "logging_steps": 5}, evaluate=False)
@@ -286,13 +288,15 @@ def test_the_launcher_restarts_killed_processes_resumes_training_and_fails_other
     killed = time.monotonic()
     pids["worker-gpu"] = kill_and_wait_for_restart(launcher, "worker-gpu", run.worker_pid)
     saved = list_checkpoints(run.directory)[-1].step
-    wait_for(lambda: StageRun.objects.filter(pk=run.pk, status=Status.STARTED, attempts=2).exists(), timeout=120,
+    # Its second attempt may be over in a moment (the kill can land after the last step's checkpoint, which is
+    # then the model), so the wait is for the attempt, not for a running state.
+    wait_for(lambda: StageRun.objects.filter(pk=run.pk, attempts=2).exists(), timeout=120,
              message="the training to resume")
     measured("kill -9 the training's worker: training running again", time.monotonic() - killed)
     wait_for(lambda: StageRun.objects.get(pk=run.pk).is_finished, timeout=300, message="the resumed training")
     run.refresh_from_db()
     assert run.status == Status.SUCCESS, run.error
-    assert run.result["resumed_from_step"] >= saved > 0 and run.result["steps_done"] == 30
+    assert run.result["resumed_from_step"] >= saved > 0 and run.result["steps_done"] == 120
     assert "Resuming from the last checkpoint: automatic attempt 1 of 3." in run.log_tail
 
     # A non-training stage whose worker is killed is failed with the reason, with no page view.
