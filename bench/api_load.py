@@ -93,7 +93,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
 
-    from export_latency import percentile, train_quick_head
+    from export_latency import train_quick_head
+    from inference_latency import percentile
 
     from pipeline.export.onnx_head import export_head_onnx
     from pipeline.export.parity import check_parity

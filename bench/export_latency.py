@@ -38,13 +38,10 @@ from pipeline.tasks.predictors import Prediction, Predictor  # noqa: E402
 from pipeline.tasks.registry import DEFAULT_TASK, Task, get_task  # noqa: E402
 from pipeline.train.base_models import DEFAULT_BASE_MODEL  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_latency import percentile  # noqa: E402  (the benches share it)
+
 TARGET_RATIO = 0.25
-
-
-def percentile(values: list[float], q: float) -> float:
-    import numpy
-
-    return float(numpy.percentile(values, q))
 
 
 def train_quick_head(model_name: str, task: Task, steps: int, rows: int, seed: int, directory: Path) -> str:
