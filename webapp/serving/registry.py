@@ -59,10 +59,3 @@ def register_base_model(task: Task, name: str) -> RegisteredModel:
     return RegisteredModel.objects.get_or_create(
         task_type=task.name, kind=RegisteredModel.Kind.BASE, artifact=name,
         defaults={"name": f"base · {name}", "base_model": name, "backend": "local"})[0]
-
-
-def register_missing() -> int:
-    """Register finished training runs that have no model yet (runs from before the registry); how many."""
-    runs = StageRun.objects.filter(kind=StageRun.Kind.TRAIN, status=StageRun.Status.SUCCESS,
-                                   registered_model__isnull=True).select_related("dataset")
-    return sum(1 for run in runs if register_run(run))
