@@ -21,16 +21,16 @@ def decontaminate(rows: Sequence[Mapping[str, Any]], eval_texts: Iterable[str], 
     index = NearDuplicateIndex(threshold)
     exact: dict[str, str] = {}
     for number, text in enumerate(eval_texts):
-        key = f"e{number}"
-        if normalise(text) not in exact:
-            exact[normalise(text)] = text
-            index.insert(key, text)
+        key = normalise(text)
+        if key not in exact:
+            exact[key] = text
+            index.insert(f"e{number}", key, normalised=True)
     kept, dropped = [], []
     for row in rows:
-        text = text_of(row)
-        if normalise(text) in exact:
-            dropped.append({**row, "reason": REASON, "detail": f"same as the eval text {exact[normalise(text)][:80]!r}"})
-        elif exact and index.query(text):
+        key = normalise(text_of(row))
+        if key in exact:
+            dropped.append({**row, "reason": REASON, "detail": f"same as the eval text {exact[key][:80]!r}"})
+        elif exact and index.query(key, normalised=True):
             dropped.append({**row, "reason": REASON, "detail": "a near duplicate of an eval text"})
         else:
             kept.append(dict(row))

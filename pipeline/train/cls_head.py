@@ -54,6 +54,7 @@ from pipeline.train.sft import (
     resolve_precision,
     run_training,
     training_arguments,
+    weight_dtype,
     write_json_atomically,
 )
 
@@ -180,7 +181,7 @@ def load_classifier(model_path: str, tokenizer: PreTrainedTokenizerBase, precisi
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if precision == "bf16" else torch.float32}
+    kwargs: dict[str, Any] = {"dtype": weight_dtype(precision)}
     if torch.cuda.is_available():
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     if regression:

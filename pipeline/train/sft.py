@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel, Trainer, TrainerCallback
     from trl import SFTTrainer
 
@@ -111,8 +112,12 @@ class LoRARunConfig:
     target_modules: list[str] | str | None = field(default=None, metadata={
         "help": "comma-separated module names, a regex, or all-linear (default: per architecture; "
                 "Ministral 3: language-model projections only)"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision where the GPU supports it"})
+    bf16: bool = field(default=False, metadata={
+        "help": "bf16 mixed precision where the device supports it: a GPU with bf16, or a CPU with AVX512-BF16 or "
+                "AMX (autocast, fp32 master weights); fp32 elsewhere"})
     fp16: bool = field(default=False, metadata={"help": "fp16 mixed precision on a GPU (at most one of the two)"})
+    group_by_length: bool = field(default=True, metadata={
+        "help": "batches of rows of similar length, so little compute goes to padding (ignored with packing)"})
     eval_steps: int = 50
     logging_steps: int = 10
     checkpoint_minutes: float = 5.0
@@ -255,15 +260,36 @@ def _message(message: dict[str, Any]) -> dict[str, str]:
     return {"role": message["role"], "content": message["content"]}
 
 
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX, read from /proc/cpuinfo on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_precision(bf16: bool, fp16: bool) -> str:
-    """The precision the device can honour: bf16/fp16 only on CUDA (bf16 only where the card has it)."""
+    """The precision the device can honour: bf16 on a GPU that has it or a CPU that computes in it (autocast over
+    fp32 weights there, see ``weight_dtype``), fp16 only on CUDA, else fp32."""
     import torch
 
-    if bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+    if bf16 and (torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_supports_bf16()):
         return "bf16"
     if fp16 and torch.cuda.is_available():
         return "fp16"
     return "fp32"
+
+
+def weight_dtype(precision: str) -> torch.dtype:
+    """The dtype a model's weights load in: the run's precision on a GPU; fp32 on a CPU, where bf16 runs as
+    autocast over fp32 master weights (a CPU's bf16 optimizer steps lose the small updates)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
 
 def describe_device(precision: str, load_in_4bit: bool) -> DeviceInfo:
@@ -299,7 +325,7 @@ def load_model(model_path: str, precision: str, load_in_4bit: bool, gradient_che
 
     config = AutoConfig.from_pretrained(model_path)
     architecture = getattr(transformers, (config.architectures or [""])[0], None) or AutoModelForCausalLM
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    dtype = weight_dtype(precision)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if torch.cuda.is_available():
         kwargs["device_map"] = {"": torch.cuda.current_device()}
@@ -320,6 +346,9 @@ def load_model(model_path: str, precision: str, load_in_4bit: bool, gradient_che
 
 def training_arguments(config: LoRARunConfig, precision: str, has_eval: bool) -> dict[str, Any]:
     """The ``TrainingArguments`` keywords every LoRA trainer sets from its run config (trainers add their own)."""
+    import torch
+
+    grouped = config.group_by_length and not getattr(config, "packing", False)
     return {
         "output_dir": str(Path(config.output_dir) / CHECKPOINTS_DIRNAME),
         "num_train_epochs": config.num_epochs,
@@ -331,6 +360,8 @@ def training_arguments(config: LoRARunConfig, precision: str, has_eval: bool) ->
         "warmup_steps": config.warmup_ratio,  # transformers 5 reads a value below 1 as a ratio
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
+        "use_cpu": not torch.cuda.is_available(),  # bf16 autocast on a CPU needs it said
+        "train_sampling_strategy": "group_by_length" if grouped else "random",
         "logging_steps": config.logging_steps,
         "eval_strategy": "steps" if has_eval else "no",
         "eval_steps": config.eval_steps,

@@ -119,12 +119,11 @@ def quality_filter(
             if key in seen_exact:
                 reason = ("duplicate_exact", f"same as {seen_exact[key]}")
             else:
-                similar = near.query(row["request_text"])
+                similar = near.add_if_new(row["id"], key, normalised=True)
                 if similar:
                     reason = ("duplicate_near", f"near {similar[0]}")
                 else:
                     seen_exact[key] = row["id"]
-                    near.insert(row["id"], row["request_text"])
         if reason is None:
             kept.append(row)
         else:
