@@ -104,3 +104,32 @@ def test_the_cli_trains_and_refuses_bad_options(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "pipeline.train.reg_head", "--train-file", "x", "--output-dir", "y",
                           "--batch-size", "0"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "batch_size must be at least 1" in bad.stderr
+
+
+def test_bf16_on_a_cpu_that_computes_in_it_is_autocast_over_fp32_weights_and_batches_group_by_length(
+        tiny_model, data, tmp_path):
+    """--bf16 on a CPU: bf16 where /proc/cpuinfo says AVX512-BF16 or AMX (fp32 master weights), fp32 elsewhere; the
+    train sampler groups rows of similar length unless told not to."""
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from pipeline.train.reg_head import RegHeadRunConfig, build_trainer
+    from pipeline.train.sft import cpu_supports_bf16, resolve_precision, weight_dtype
+
+    expected = "bf16" if cpu_supports_bf16() else "fp32"
+    assert resolve_precision(True, False) == expected and resolve_precision(False, True) == "fp32"
+    assert weight_dtype("bf16") == torch.float32  # a CPU keeps fp32 master weights
+
+    config = RegHeadRunConfig(model_name=str(tiny_model), train_file=str(data["train"]),
+                              output_dir=str(tmp_path / "run"), max_steps=2, batch_size=4, bf16=True)
+    trainer = build_trainer(config)
+    assert trainer.args.bf16 == (expected == "bf16") and trainer.args.use_cpu
+    assert next(trainer.model.parameters()).dtype == torch.float32
+    assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
+    lengths = [len(trainer.train_dataset[index]["input_ids"]) for index in trainer._get_train_sampler()]
+    batches = [lengths[start:start + 4] for start in range(0, len(lengths), 4)]
+    assert batches[0] and max(batches[0]) == max(lengths)  # the longest batch first: memory trouble shows at once
+
+    plain = build_trainer(RegHeadRunConfig(model_name=str(tiny_model), train_file=str(data["train"]),
+                                           output_dir=str(tmp_path / "plain"), max_steps=2, group_by_length=False))
+    assert not isinstance(plain._get_train_sampler(), LengthGroupedSampler) and not plain.args.bf16
