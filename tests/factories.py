@@ -13,7 +13,7 @@ from pipeline.tasks.registry import get_task
 from tests.tiny_model import make_tiny_llama
 from webapp.datasets.models import Dataset, FrozenEvalSet
 from webapp.evals.models import EvalExample
-from webapp.evals.stages import EVAL_ROWS
+from webapp.evals.stages import EVAL_ROWS, eval_examples
 from webapp.runs import loops
 from webapp.runs.models import Cycle, Loop, StageRun
 
@@ -61,11 +61,7 @@ def evaluation(dataset: Dataset, predictor: str, raws: list[str], latency_ms: fl
         params={"predictor": predictor},
         result={"task": task.name, "metrics": result.metrics, "charts": result.charts, "provenance": result.provenance})
     write_jsonl(run.directory / EVAL_ROWS, result.rows)
-    EvalExample.objects.bulk_create(
-        EvalExample(run=run, index=row["index"], request_text=task.text(row), language=row.get("language") or "",
-                    target=task.answer(row), raw_output=row["raw"], parsed=row["parsed"], valid=row["valid"],
-                    latency_ms=row["latency_ms"], abs_error=row["error"])
-        for row in result.rows)
+    EvalExample.objects.bulk_create(eval_examples(run, task, result.rows))
     return run
 
 

@@ -248,3 +248,32 @@ def test_the_import_needs_the_csrf_token(engineer):
     client.force_login(engineer)
     response = client.post(reverse("labelled_import"), {"task": DEFAULT_TASK, "file": upload([{"x": 1}])})
     assert response.status_code == 403 and not LabelledRequest.objects.exists()
+
+
+def test_the_evaluate_stage_scores_the_dev_field_set_labelled_with_directions_only(data_dir, engineer_client):
+    """The main job's first field-set evaluation: rows without a six-value target are stored (target None, the
+    directional error), scored by directional accuracy, and shown on the run and comparison pages."""
+    from webapp.runs.models import StageRun
+    from workers import tasks
+
+    field.load_dev_set(TASK)
+    field_set = field.field_set(TASK)
+    dataset = Dataset.objects.create(name="d", task_type=DEFAULT_TASK)
+    run = StageRun.objects.create(kind=StageRun.Kind.EVALUATE, dataset=dataset,
+                                  params={"predictor": "rule_baseline", "eval_set_id": field_set.pk})
+    tasks.evaluate(run.pk)
+    run.refresh_from_db()
+    assert run.status == StageRun.Status.SUCCESS, run.error
+    metrics = run.result["metrics"]
+    assert metrics["n_examples"] == field_set.size and metrics["vector_mae"] is None
+    assert 0.5 < metrics["directional_accuracy/en"] < 1 and 0.5 < metrics["directional_accuracy/ja"] < 1
+    examples = run.eval_examples.all()
+    assert examples.count() == field_set.size and not examples.exclude(target=None).exists()
+    assert examples.filter(abs_error__gt=0).exists()
+    page = engineer_client.get(reverse("run_detail", args=[run.pk]))
+    assert page.status_code == 200
+    worst = examples.order_by("-abs_error", "index").first()
+    compared = engineer_client.get(reverse("compare") + f"?runs={run.pk}")  # the worst examples' table
+    assert compared.status_code == 200 and html.escape(worst.request_text) in compared.content.decode()
+    data = engineer_client.get(reverse("compare_data") + f"?runs={run.pk}")
+    assert data.status_code == 200

@@ -77,7 +77,9 @@ class EvalExample(models.Model):
     index = models.PositiveIntegerField()
     request_text = models.TextField()
     language = models.CharField(max_length=8, blank=True)
-    target = models.JSONField()
+    # None where the gold is not an answer, e.g. a real request labelled with directions only (the eval rows keep
+    # what it was labelled with, and abs_error is the task's error against that).
+    target = models.JSONField(null=True, blank=True)
     raw_output = models.TextField(blank=True)
     parsed = models.JSONField(null=True, blank=True)
     valid = models.BooleanField()

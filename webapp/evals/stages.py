@@ -34,6 +34,7 @@ from pipeline.eval.predictors import build_predictor
 from pipeline.eval.run_eval import cost_model
 from pipeline.eval.runner import EvalStopped
 from pipeline.eval.runner import evaluate as run_evaluation
+from pipeline.tasks.registry import Task
 from pipeline.tracking import trace_predictions
 from webapp.datasets.models import Dataset, FrozenEvalSet
 from webapp.evals.models import AcceptanceCriterion, EvalExample, seed_criteria
@@ -151,14 +152,17 @@ def evaluate(run: StageRun, reporter: RunReporter) -> dict[str, Any]:
         summary = write_json(run.directory / "eval_summary.json",
                              {"provenance": result.provenance, "metrics": result.metrics, "charts": result.charts})
         tracker.log_artifact(summary, f"eval-summary-run{run.pk}", "eval-summary")
-    replace_results(run, (
-        EvalExample(run=run, index=row["index"], request_text=task.text(row), language=row.get("language") or "",
-                    target=task.answer(row), raw_output=row["raw"], parsed=row["parsed"], valid=row["valid"],
-                    latency_ms=row["latency_ms"], abs_error=row["error"])
-        for row in result.rows
-    ), result.metrics)
+    replace_results(run, eval_examples(run, task, result.rows), result.metrics)
     return ({"task": task.name, "metrics": result.metrics, "charts": result.charts, "provenance": result.provenance,
              "eval_set_id": eval_set.pk, **({"reuse_key": key} if key else {})} | tracking.result_fields(run, tracker))
+
+
+def eval_examples(run: StageRun, task: Task, rows: Iterable[Mapping[str, Any]]) -> list[EvalExample]:
+    """The EvalExample rows of an evaluation's per-example rows (the eval runner's)."""
+    return [EvalExample(run=run, index=row["index"], request_text=task.text(row), language=row.get("language") or "",
+                        target=task.answer(row), raw_output=row["raw"], parsed=row["parsed"], valid=row["valid"],
+                        latency_ms=row["latency_ms"], abs_error=row["error"])
+            for row in rows]
 
 
 def replace_results(run: StageRun, examples: Iterable[EvalExample], metrics: Mapping[str, float | None]) -> None:
