@@ -121,15 +121,21 @@ class Stack:
         with open(self.log_dir / "supervisor.log", "a", encoding="utf-8") as log:
             log.write(line + "\n")
 
+    STOP_GRACE_S = 15  # for all children together: a warm Celery shutdown finishing a step, then SIGKILL
+
     def stop(self) -> None:
+        """SIGTERM every child, then SIGKILL those still running STOP_GRACE_S later (one deadline for all, so
+        Ctrl-C takes at most that long however many children are slow)."""
         running = [child.process for child in reversed(self.children) if child.process.poll() is None]
         for process in running:
             process.terminate()
+        deadline = time.monotonic() + self.STOP_GRACE_S
         for process in running:
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         if self.redis:
             self.redis.stop()
 

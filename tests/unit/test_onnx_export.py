@@ -37,7 +37,10 @@ def train_head(root: Path, trainer: str, rows: list[dict], **overrides) -> tuple
     data = write_jsonl(root / "train.jsonl", rows)
     values = dict(model_name=str(model), train_file=str(data), output_dir=str(root / "run"), max_steps=12,
                   batch_size=4, learning_rate=1e-2, warmup_ratio=0.0, lora_r=4, lora_alpha=8, lora_dropout=0.0,
-                  logging_steps=30)
+                  logging_steps=30,
+                  # Random batches, as these heads were trained when the tolerances were measured: this tiny random
+                  # model's int8 drift sits near the 0.5 tolerance (+0.59 for the head length-grouped batches give).
+                  group_by_length=False)
     result = module.train(config_class(**{**values, **overrides}))
     assert result.status == "completed"
     return model, Path(result.adapter_dir)
