@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FTLOOP_DATA_DIR"] = str(data_dir)
     stack = Stack(data_dir)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C stops the stack even where SIGINT came in ignored (a shell's background job: `nohup make run &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if not os.environ.get("REDIS_URL"):
             from workers.embedded_redis import start_redis
